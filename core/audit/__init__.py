@@ -1,0 +1,1 @@
+"""Audit log of control-plane changes, and records of analysis runs."""

@@ -1,0 +1,1 @@
+"""Budgets, thresholds, alerts and enforcement."""

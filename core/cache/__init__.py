@@ -1,0 +1,1 @@
+"""Gateway response cache: exact match by hash, semantic match by embedding (pgvector)."""

@@ -1,0 +1,1 @@
+"""Deterministic detectors: one module per waste kind and per anomaly method."""

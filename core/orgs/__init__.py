@@ -1,0 +1,1 @@
+"""Organizations, teams, projects, API keys and provider connections."""

@@ -1,0 +1,72 @@
+"""Creating organizations and API keys. A key's secret is returned once and stored only as a hash."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import Conflict, InvalidInput, NotFound
+from core.orgs.models import ApiKey, Organization
+
+ROLES = ("owner", "admin", "member", "viewer", "billing")
+SCOPES = ("full", "ingest")
+KEY_PREFIX = "tt_live_"
+SYSTEM_ORG_SLUG = "tokentra-system"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    id: uuid.UUID
+    secret: str
+    role: str
+    scope: str
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_org(session: Session, *, slug: str, name: str | None = None, is_system: bool = False) -> Organization:
+    if not _SLUG.match(slug):
+        raise InvalidInput("slug: 2-63 characters, lower-case letters, digits and dashes, starting alphanumeric")
+    if session.scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
+        raise Conflict(f"an organization with slug {slug!r} exists already")
+    org = Organization(slug=slug, name=name or slug, is_system=is_system)
+    session.add(org)
+    session.flush()
+    return org
+
+
+def get_org(session: Session, slug: str) -> Organization:
+    org = session.scalar(select(Organization).where(Organization.slug == slug))
+    if org is None:
+        raise NotFound(f"no organization with slug {slug!r}")
+    return org
+
+
+def issue_key(
+    session: Session, *, org_id: uuid.UUID, role: str, scope: str = "full", name: str | None = None
+) -> IssuedKey:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    if scope not in SCOPES:
+        raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        organization_id=org_id,
+        name=name,
+        key_prefix=secret[: len(KEY_PREFIX) + 6],
+        key_hash=hash_key(secret),
+        role=role,
+        scope=scope,
+    )
+    session.add(key)
+    session.flush()
+    return IssuedKey(id=key.id, secret=secret, role=role, scope=scope)

@@ -1,0 +1,1 @@
+"""Effective-dated price catalogue and the cost maths (one SQL function, used everywhere)."""

@@ -1,0 +1,104 @@
+"""Which price applies to an event: the one implementation of price resolution (ingest and repricing use it).
+
+Rule: for an event of org O at time t, O's own versions win once the first of them is effective;
+otherwise the newest global version with effective_from ≤ t. Before the first version: unpriced.
+"""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.pricing.catalogue import model_aliases
+from core.pricing.models import Price
+from core.pricing.providers import canonical_model, canonical_provider
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """[start, end) during which price_id applies; end None = open."""
+
+    start: datetime
+    end: datetime | None
+    price_id: int
+
+
+def _periods(versions: list[tuple[datetime, int]], until: datetime | None) -> list[Period]:
+    """Consecutive versions as periods, cut off at `until` (where an org's own prices take over)."""
+    periods = []
+    for index, (start, price_id) in enumerate(versions):
+        if until is not None and start >= until:
+            break
+        end = versions[index + 1][0] if index + 1 < len(versions) else None
+        if until is not None and (end is None or end > until):
+            end = until
+        periods.append(Period(start, end, price_id))
+    return periods
+
+
+class PriceBook:
+    """An in-memory snapshot of the catalogue's versions, for fast per-event lookups."""
+
+    def __init__(
+        self,
+        global_versions: dict[Key, list[tuple[datetime, int]]],
+        org_versions: dict[tuple[uuid.UUID, Key], list[tuple[datetime, int]]],
+        aliases: dict[Key, Key],
+    ) -> None:
+        self._global = global_versions
+        self._org = org_versions
+        self._aliases = aliases
+        self._cache: dict[tuple[uuid.UUID | None, str, str], tuple[list[datetime], list[Period]]] = {}
+
+    @classmethod
+    def load(cls, session: Session) -> PriceBook:
+        rows = session.execute(
+            select(Price.organization_id, Price.provider, Price.model, Price.effective_from, Price.id).order_by(
+                Price.effective_from
+            )
+        ).tuples()
+        global_versions: dict[Key, list[tuple[datetime, int]]] = defaultdict(list)
+        org_versions: dict[tuple[uuid.UUID, Key], list[tuple[datetime, int]]] = defaultdict(list)
+        for org_id, provider, model, effective_from, price_id in rows:
+            if org_id is None:
+                global_versions[(provider, model)].append((effective_from, price_id))
+            else:
+                org_versions[(org_id, (provider, model))].append((effective_from, price_id))
+        return cls(dict(global_versions), dict(org_versions), model_aliases())
+
+    def catalogue_key(self, provider: str, model: str) -> Key:
+        """The catalogue's (provider, model) for what a client sent (canonical names, then aliases)."""
+        canonical = canonical_provider(provider)
+        key = (canonical, canonical_model(canonical, model))
+        return self._aliases.get(key, key)
+
+    def periods(self, org_id: uuid.UUID | None, provider: str, model: str) -> list[Period]:
+        return self._lookup(org_id, provider, model)[1]
+
+    def resolve(self, org_id: uuid.UUID | None, provider: str, model: str, at: datetime) -> int | None:
+        starts, periods = self._lookup(org_id, provider, model)
+        index = bisect.bisect_right(starts, at) - 1
+        if index < 0:
+            return None
+        period = periods[index]
+        return period.price_id if period.end is None or at < period.end else None
+
+    def _lookup(self, org_id: uuid.UUID | None, provider: str, model: str) -> tuple[list[datetime], list[Period]]:
+        cache_key = (org_id, provider, model)
+        found = self._cache.get(cache_key)
+        if found is None:
+            key = self.catalogue_key(provider, model)
+            own = self._org.get((org_id, key), []) if org_id is not None else []
+            shared = _periods(self._global.get(key, []), own[0][0] if own else None)
+            periods = shared + _periods(own, None)
+            found = ([period.start for period in periods], periods)
+            self._cache[cache_key] = found
+        return found

@@ -1,0 +1,1 @@
+"""Usage events: schema, provider normalizers, ingest, rollups and cost queries."""

@@ -1,0 +1,77 @@
+"""Streaming readers for usage files: JSONL and CSV (optionally gzipped), constant memory at any size."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from core.errors import InvalidInput
+from core.usage.events import UsageEvent
+
+FORMATS = ("jsonl", "csv")
+_JSON_CELLS = ("usage", "metadata")
+KNOWN_FIELDS = frozenset(UsageEvent.model_fields)
+
+Progress = Callable[[int], None]
+
+
+def detect_format(path: Path) -> str:
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if name.endswith(".csv"):
+        return "csv"
+    raise InvalidInput(f"cannot tell the format of {path.name}: pass --format jsonl or --format csv")
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    if not path.is_file():
+        raise InvalidInput(f"no such file: {path}")
+    raw = path.open("rb")
+    return gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
+
+
+def jsonl_lines(stream: IO[bytes], progress: Progress | None = None) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) for every non-blank line."""
+    for number, line in enumerate(stream, start=1):
+        if progress is not None:
+            progress(len(line))
+        if line.strip():
+            yield number, line
+
+
+def csv_rows(stream: IO[bytes], progress: Progress | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for each data row; empty cells are left out. Unknown columns are an error."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.DictReader(text)
+    unknown = sorted(set(reader.fieldnames or ()) - KNOWN_FIELDS)
+    if not reader.fieldnames:
+        raise InvalidInput("the CSV file has no header row")
+    if unknown:
+        raise InvalidInput(f"unknown CSV column(s): {', '.join(unknown)}; columns must be usage event fields")
+    position = 0
+    for row in reader:
+        if progress is not None:
+            progress(text.buffer.tell() - position if hasattr(text.buffer, "tell") else 0)
+            position = text.buffer.tell() if hasattr(text.buffer, "tell") else 0
+        yield reader.line_num, {key: value for key, value in row.items() if value not in ("", None)}
+
+
+def parse_json_line(raw: bytes) -> UsageEvent:
+    return UsageEvent.model_validate_json(raw)
+
+
+def parse_csv_row(row: dict[str, Any]) -> UsageEvent:
+    for name in _JSON_CELLS:
+        if name in row:
+            try:
+                row[name] = orjson.loads(row[name])
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"{name}: not valid JSON ({exc})") from exc
+    return UsageEvent.model_validate(row)

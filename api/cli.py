@@ -13,8 +13,8 @@ import typer
 from api.cli_support import database, emit_json, progress_bar, stderr, table
 from api.timeparse import parse_time, rfc3339
 from core.errors import InvalidInput, TokentraError
-from core.orgs.service import get_org, issue_key
 from core.orgs.service import create_org as create_org_row
+from core.orgs.service import get_org, issue_key
 from core.pricing.book import PriceBook
 from core.pricing.reprice import PriceInput, add_price, reprice
 from core.schema import upgrade
@@ -88,14 +88,16 @@ def prices_set(
     cache_write: Annotated[str | None, typer.Option("--cache-write")] = None,
     batch_input: Annotated[str | None, typer.Option("--batch-input")] = None,
     batch_output: Annotated[str | None, typer.Option("--batch-output")] = None,
-    effective_from: Annotated[str | None, typer.Option("--from", help="default: all time for a new model, else now")] = None,
+    effective_from: Annotated[
+        str | None, typer.Option("--from", help="default: all time for a new model, else now")
+    ] = None,
     org: Annotated[str | None, typer.Option("--org", help="an org's own (negotiated) price")] = None,
     as_json: JsonFlag = False,
 ) -> None:  # fmt: skip
     """Add a price version (per 1M tokens) and reprice the events it affects."""
-    rates = {"input": _rate(input_price, "input"), "output": _rate(output_price, "output"),
-             "cache_read": _rate(cache_read, "cache-read"), "cache_write": _rate(cache_write, "cache-write"),
-             "batch_input": _rate(batch_input, "batch-input"), "batch_output": _rate(batch_output, "batch-output")}  # fmt: skip
+    given = {"input": input_price, "output": output_price, "cache_read": cache_read, "cache_write": cache_write,
+             "batch_input": batch_input, "batch_output": batch_output}  # fmt: skip
+    rates = {name: _rate(value, name.replace("_", "-")) for name, value in given.items()}
     db = database()
     with db.session() as session:
         org_id = get_org(session, org).id if org else None
@@ -181,7 +183,38 @@ def costs(
             for item in result["data"]]  # fmt: skip
     table(f"Spend {result['meta']['start']} → {result['meta']['end']} (USD)",
           [*dims, "cost", "requests", "input_tokens", "output_tokens"], rows)  # fmt: skip
-    stderr.print(f"total ${result['meta']['total_cost']:,.2f}; unpriced requests: {result['meta']['unpriced_requests']}")
+    stderr.print(
+        f"total ${result['meta']['total_cost']:,.2f}; unpriced requests: {result['meta']['unpriced_requests']}"
+    )
+
+
+@app.command("eval")
+def run_eval(
+    suite_names: Annotated[list[str] | None, typer.Option("--suite", help="suite name, repeatable")] = None,
+    settings: Annotated[list[str] | None, typer.Option("--set", help="config override key=value")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run eval suites (evals/) and write a JSON + Markdown report under evals/reports/."""
+    from evals.harness import run_suite, suites, write_report
+
+    overrides: dict[str, object] = {}
+    for item in settings or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidInput(f"--set {item!r}: expected key=value")
+        overrides[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+    names = suite_names or sorted(suites())
+    try:
+        results = [run_suite(name, overrides) for name in names]
+    except KeyError as exc:
+        raise InvalidInput(str(exc.args[0])) from exc
+    report = write_report(results)
+    if as_json:
+        emit_json({"suites": results, "report": str(report)})
+        return
+    for result in results:
+        table(f"suite {result['name']}", ["metric", "value"], [[k, v] for k, v in result["metrics"].items()])
+    stderr.print(f"report: {report}")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +35,9 @@ class Base(DeclarativeBase):
 
 
 # Settings the embedded server gets on first start: analytic queries must not pay for JIT compilation,
-# and bulk loads should not checkpoint every few seconds.
+# bulk loads should not checkpoint every few seconds, and indexes of millions of events need more than the
+# default 128MB of shared buffers (this one needs a restart, done once when the folder is first set up).
+RESTART_TUNING = {"shared_buffers": "1GB"}
 EMBEDDED_TUNING = {
     "jit": "off",
     "work_mem": "64MB",
@@ -55,27 +58,33 @@ def start_embedded(pg_dir: Path) -> str:
     """
     pg_dir = pg_dir.resolve()
     if pg_dir not in _servers:
-        import pgserver  # imported here: only the embedded mode needs it
+        with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on import
+            warnings.simplefilter("ignore")
+            import pgserver  # imported here: only the embedded mode needs it
 
         pg_dir.mkdir(parents=True, exist_ok=True)
         try:
-            server = pgserver.get_server(pg_dir, cleanup_mode="stop")
+            server = pgserver.get_server(pg_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
         except Exception as exc:  # pgserver raises bare subprocess/OS errors
             raise DatabaseUnavailable(f"could not start embedded Postgres in {pg_dir}: {exc}") from exc
+        if _tune(server.get_uri()):
+            server.cleanup()  # stops it when this process is its only user, so shared_buffers applies
+            server = pgserver.get_server(pg_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
         _servers[pg_dir] = server
-        _tune(server.get_uri())
     uri: str = _servers[pg_dir].get_uri()
     return uri
 
 
-def _tune(uri: str) -> None:
+def _tune(uri: str) -> bool:
+    """Apply EMBEDDED_TUNING once; True when a restart is needed for RESTART_TUNING to take effect."""
     with psycopg.connect(uri, autocommit=True) as conn:
-        current = dict(conn.execute("SELECT name, setting FROM pg_settings WHERE name = 'jit'").fetchall())
-        if current.get("jit") == "off":
-            return
-        for name, value in EMBEDDED_TUNING.items():
+        row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'jit'").fetchone()
+        if row is not None and row[0] == "off":
+            return False
+        for name, value in {**EMBEDDED_TUNING, **RESTART_TUNING}.items():
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
         conn.execute("SELECT pg_reload_conf()")
+        return True
 
 
 def libpq_url(settings: Settings) -> str:

@@ -8,7 +8,7 @@ from core.detectors.models import Anomaly, Recommendation
 from core.orgs.models import ApiKey, Organization, Project, ProviderConnection, Team
 from core.pricing.models import Price
 from core.routing.models import RoutingRule
-from core.usage.models import UsageEventRow, UsageRequestKey, UsageRollupHourly
+from core.usage.models import UsageEventRow, UsageRequestKey, UsageRollupDaily, UsageRollupHourly
 
 metadata = Base.metadata
 
@@ -32,6 +32,7 @@ __all__ = [
     "Team",
     "UsageEventRow",
     "UsageRequestKey",
+    "UsageRollupDaily",
     "UsageRollupHourly",
     "metadata",
 ]

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core.pricing.catalogue import model_aliases
 from core.pricing.models import Price
 from core.pricing.providers import canonical_model, canonical_provider
+from core.pricing.rates import Rates
 
 Key = tuple[str, str]
 
@@ -52,7 +53,9 @@ class PriceBook:
         global_versions: dict[Key, list[tuple[datetime, int]]],
         org_versions: dict[tuple[uuid.UUID, Key], list[tuple[datetime, int]]],
         aliases: dict[Key, Key],
+        rates: dict[int, Rates] | None = None,
     ) -> None:
+        self.rates = rates or {}
         self._global = global_versions
         self._org = org_versions
         self._aliases = aliases
@@ -60,19 +63,17 @@ class PriceBook:
 
     @classmethod
     def load(cls, session: Session) -> PriceBook:
-        rows = session.execute(
-            select(Price.organization_id, Price.provider, Price.model, Price.effective_from, Price.id).order_by(
-                Price.effective_from
-            )
-        ).tuples()
+        rows = session.scalars(select(Price).order_by(Price.effective_from)).all()
         global_versions: dict[Key, list[tuple[datetime, int]]] = defaultdict(list)
         org_versions: dict[tuple[uuid.UUID, Key], list[tuple[datetime, int]]] = defaultdict(list)
-        for org_id, provider, model, effective_from, price_id in rows:
-            if org_id is None:
-                global_versions[(provider, model)].append((effective_from, price_id))
+        for row in rows:
+            version = (row.effective_from, row.id)
+            if row.organization_id is None:
+                global_versions[(row.provider, row.model)].append(version)
             else:
-                org_versions[(org_id, (provider, model))].append((effective_from, price_id))
-        return cls(dict(global_versions), dict(org_versions), model_aliases())
+                org_versions[(row.organization_id, (row.provider, row.model))].append(version)
+        rates = {row.id: Rates.from_row(row) for row in rows}
+        return cls(dict(global_versions), dict(org_versions), model_aliases(), rates)
 
     def catalogue_key(self, provider: str, model: str) -> Key:
         """The catalogue's (provider, model) for what a client sent (canonical names, then aliases)."""

@@ -210,13 +210,13 @@ def price_row(spec: PriceSpec, *, organization_id: Any = None) -> Price:
 
 
 def _latest_global(session: Session) -> dict[tuple[str, str], Price]:
-    rows = session.scalars(
-        select(Price).where(Price.organization_id.is_(None)).order_by(Price.effective_from)
-    ).all()
+    rows = session.scalars(select(Price).where(Price.organization_id.is_(None)).order_by(Price.effective_from)).all()
     return {(row.provider, row.model): row for row in rows}
 
 
-def new_versions(specs: Iterable[PriceSpec], latest: dict[tuple[str, str], Price], now: datetime) -> Iterator[PriceSpec]:
+def new_versions(
+    specs: Iterable[PriceSpec], latest: dict[tuple[str, str], Price], now: datetime
+) -> Iterator[PriceSpec]:
     """The specs that change the catalogue: unseen models from their own date, changed prices from now on."""
     for spec in specs:
         current = latest.get(spec.key)

@@ -15,9 +15,7 @@ from core.pricing.book import Period, PriceBook
 from core.pricing.catalogue import EPOCH
 from core.pricing.models import PRICE_FIELDS, Price
 from core.pricing.providers import canonical_model, canonical_provider
-from core.usage.rollups import DELETE_ROLLUP, REFILL_ROLLUP
-
-_HOUR = timedelta(hours=1)
+from core.usage.rollups import rebuild_rollups
 
 _UPDATE_SEGMENT = """
 WITH changed AS (
@@ -119,17 +117,9 @@ def reprice(conn: Connection, book: PriceBook, *, provider: str, model: str,
             ).one()  # fmt: skip
             if count:
                 changed += count
-                _rebuild_rollup(conn, org, first, last)
+                rebuild_rollups(conn, org, first, last)
         _resolve_unpriced_alert(conn, org, event_provider, event_model)
     return changed
-
-
-def _rebuild_rollup(conn: Connection, org: uuid.UUID, first: datetime, last: datetime) -> None:
-    start = first.replace(minute=0, second=0, microsecond=0)
-    end = last.replace(minute=0, second=0, microsecond=0) + _HOUR
-    params = {"org": org, "start": start, "end": end}
-    conn.exec_driver_sql(DELETE_ROLLUP, params)
-    conn.exec_driver_sql(REFILL_ROLLUP, params)
 
 
 def _resolve_unpriced_alert(conn: Connection, org: uuid.UUID, provider: str, model: str) -> None:

@@ -1,8 +1,11 @@
-"""Bulk ingest: validate and price events in Python, COPY them into a staging table, and in one
-set-based statement per batch drop duplicates, store new events and add them to the hourly rollup.
+"""Bulk ingest at COPY speed.
 
-Parsing (this thread) and database work (a writer thread) overlap. Idempotency holds across batches,
-files and concurrent loads: usage_request_keys admits each (org, request_id) once.
+This thread validates, prices (exact integers, as tt_cost()) and formats each event as a COPY line.
+A writer thread stores each batch in one transaction: the batch's request ids go into the idempotency
+table first (new ones come back), then only the new events are COPYed into `usage_events` (routed to
+their month partition) and their sums are upserted into the hourly rollup. Idempotency holds across
+batches, files and concurrent loads: usage_request_keys admits each (org, request_id) once, and a
+concurrent loader waits on the other's uncommitted keys and then skips them.
 """
 
 from __future__ import annotations
@@ -12,79 +15,68 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
-import orjson
 import psycopg
-from pydantic import ValidationError
+from psycopg.types.json import Jsonb
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from core.db import Database
 from core.pricing.book import PriceBook
+from core.pricing.rates import pico_decimal, pico_text
 from core.usage.events import UsageEvent, canonical_tokens, utc
-from core.usage.rollups import rollup_upsert
+from core.usage.models import ROLLUP_DIMENSIONS
+from core.usage.rollups import MEASURES, UPSERT_DAILY_FROM_BATCH, UPSERT_HOURLY_FROM_BATCH
 
 MAX_REPORTED_REJECTIONS = 10_000
+# Two connections, so the database works on one batch while this process feeds or reads the other.
+WRITERS = 2
 
-STAGE_COLUMNS = (
-    "request_id", "timestamp", "provider", "model", "endpoint",
+EVENT_COLUMNS = (
+    "organization_id", "timestamp", "request_id", "provider", "model", "endpoint",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
     "batch", "latency_ms", "ttft_ms", "status", "error_code", "attempt", "trace_id", "streaming",
     "max_tokens", "finish_reason", "prompt_hash", "system_prompt_hash", "system_prompt_tokens",
     "task_type", "team", "project", "feature", "user_id", "environment", "api_key_id",
-    "embedding_dimensions", "reported_cost", "price_id", "metadata",
+    "embedding_dimensions", "reported_cost", "price_id", "cost", "cost_status", "metadata", "ingested_at",
 )  # fmt: skip
-_OPTIONAL_TEXT = (
-    "error_code", "trace_id", "finish_reason", "prompt_hash", "system_prompt_hash", "task_type",
-    "team", "project", "feature", "user_id", "environment", "api_key_id",
+# Postgres types of EVENT_COLUMNS, for binary COPY (psycopg dumps each value in C: no text formatting).
+EVENT_TYPES = (
+    "uuid", "timestamptz", "text", "text", "text", "text", "int8", "int8", "int8", "int8", "int8",
+    "bool", "float4", "float4", "text", "text", "int2", "text", "bool", "int4", "text", "text", "text", "int4",
+    "text", "text", "text", "text", "text", "text", "text", "int4", "numeric", "int8", "numeric", "text", "jsonb",
+    "timestamptz",
 )  # fmt: skip
+_ROLLUP_KEY = ("hour", *ROLLUP_DIMENSIONS)
 
-CREATE_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS tt_stage (
-    ord bigint, request_id text, timestamp timestamptz, provider text, model text, endpoint text,
-    input_tokens bigint, output_tokens bigint, cache_read_tokens bigint, cache_write_tokens bigint,
-    reasoning_tokens bigint, batch boolean, latency_ms real, ttft_ms real, status text, error_code text,
-    attempt smallint, trace_id text, streaming boolean, max_tokens integer, finish_reason text,
-    prompt_hash text, system_prompt_hash text, system_prompt_tokens integer, task_type text, team text,
-    project text, feature text, user_id text, environment text, api_key_id text,
-    embedding_dimensions integer, reported_cost numeric, price_id bigint, metadata jsonb
-) ON COMMIT DELETE ROWS
+SETUP_TEMP_TABLES = f"""
+CREATE TEMP TABLE IF NOT EXISTS tt_keys (request_id text, timestamp timestamptz) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS tt_rollup (
+    hour timestamptz, {", ".join(f"{d} text" for d in ROLLUP_DIMENSIONS)},
+    requests bigint, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint,
+    cache_write_tokens bigint, reasoning_tokens bigint, cost numeric, unpriced_requests bigint,
+    latency_ms_sum numeric, latency_count bigint
+) ON COMMIT DELETE ROWS;
 """
-
-_EVENT_COLUMNS = ", ".join(STAGE_COLUMNS)
-_STAGED = ", ".join(f"b.{col}" for col in STAGE_COLUMNS)
-STORE_BATCH = f"""
-WITH batch AS (
-    SELECT DISTINCT ON (request_id) * FROM tt_stage ORDER BY request_id, ord
-), fresh AS (
+# Claims the batch's request ids and returns only those seen before (normally none), so the common case
+# sends nothing back.
+CLAIM_KEYS = """
+WITH claimed AS (
     INSERT INTO usage_request_keys (organization_id, request_id, timestamp)
-    SELECT %(org)s, request_id, timestamp FROM batch ORDER BY request_id
+    SELECT %(org)s, request_id, timestamp FROM tt_keys ORDER BY request_id
     ON CONFLICT DO NOTHING
     RETURNING request_id
-), stored AS (
-    INSERT INTO usage_events (organization_id, {_EVENT_COLUMNS}, cost, cost_status, ingested_at)
-    SELECT %(org)s, {_STAGED},
-           CASE WHEN p.id IS NULL THEN NULL ELSE tt_cost(p, b.input_tokens, b.output_tokens,
-                b.cache_read_tokens, b.cache_write_tokens, b.reasoning_tokens, b.batch) END,
-           CASE WHEN p.id IS NULL THEN 'unpriced' ELSE 'priced' END,
-           now()
-    FROM batch b JOIN fresh f USING (request_id) LEFT JOIN price_catalogue p ON p.id = b.price_id
-    RETURNING *
-), rolled AS (
-    {rollup_upsert("stored")}
-    RETURNING 1
 )
-SELECT count(*), count(*) FILTER (WHERE cost IS NULL) FROM stored
+SELECT k.request_id FROM tt_keys k WHERE NOT EXISTS (SELECT 1 FROM claimed c WHERE c.request_id = k.request_id)
 """
-
 UNPRICED_ALERT = """
 INSERT INTO alert_events (organization_id, type, severity, title, message, data, dedupe_key)
-SELECT %(org)s, 'unpriced_model', 'warning', 'Unpriced model: ' || provider || '/' || model,
-       count(*) || ' request(s) of ' || provider || '/' || model || ' have no price; they are counted as '
-       || 'unpriced, not $0. Add a price with `tokentra prices set` and they are repriced.',
-       jsonb_build_object('provider', provider, 'model', model), 'unpriced:' || provider || '/' || model
-FROM tt_unpriced GROUP BY provider, model
+VALUES (%(org)s, 'unpriced_model', 'warning', 'Unpriced model: ' || %(provider)s || '/' || %(model)s,
+        'Requests of ' || %(provider)s || '/' || %(model)s || ' have no price; they are counted as unpriced, '
+        || 'not $0. Add a price (tokentra prices set) and they are repriced.',
+        jsonb_build_object('provider', %(provider)s, 'model', %(model)s),
+        'unpriced:' || %(provider)s || '/' || %(model)s)
 ON CONFLICT (organization_id, dedupe_key) DO UPDATE SET status = 'active', resolved_at = NULL
 """
 
@@ -102,6 +94,7 @@ class IngestResult:
     unpriced: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     rejected_count: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def reject(self, position: int, error: str) -> None:
         self.rejected_count += 1
@@ -109,31 +102,59 @@ class IngestResult:
             self.rejected.append(Rejection(position, error))
 
 
-def describe(error: ValidationError) -> str:
-    """A pydantic error as one line: `field: message; field: message`."""
-    parts = []
-    for item in error.errors(include_url=False, include_input=False):
-        where = ".".join(str(part) for part in item["loc"]) or "event"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
+@dataclass(slots=True)
+class StagedEvent:
+    """A validated, priced event: its row for usage_events, its rollup key and measures."""
+
+    request_id: str
+    timestamp: datetime
+    row: tuple[Any, ...]
+    rollup_key: tuple[Any, ...]
+    measures: tuple[int, int, int, int, int, int, int, int, float, int]
+    unpriced: tuple[str, str] | None
 
 
-def event_row(event: UsageEvent, book: PriceBook, org_id: uuid.UUID) -> tuple[Any, ...]:
-    """The staging row of one validated event (without `ord`); raises ValueError on cross-field errors."""
+def stage_event(event: UsageEvent, book: PriceBook, org_id: uuid.UUID, ingested_at: datetime) -> StagedEvent:
+    """Validate the cross-field rules, price the event and build its row; raises ValueError."""
     tokens = canonical_tokens(event)
     moment = utc(event.timestamp)
-    texts = {name: getattr(event, name) or None for name in _OPTIONAL_TEXT}
-    return (
-        event.request_id, moment, event.provider.lower(), event.model, event.endpoint.value,
-        tokens.input, tokens.output, tokens.cache_read, tokens.cache_write, tokens.reasoning,
-        event.batch, event.latency_ms, event.ttft_ms, event.status.value, texts["error_code"], event.attempt,
-        texts["trace_id"], event.streaming, event.max_tokens, texts["finish_reason"], texts["prompt_hash"],
-        texts["system_prompt_hash"], event.system_prompt_tokens, texts["task_type"], texts["team"],
-        texts["project"], texts["feature"], texts["user_id"], texts["environment"], texts["api_key_id"],
-        event.embedding_dimensions, event.reported_cost,
-        book.resolve(org_id, event.provider, event.model, moment),
-        orjson.dumps(event.metadata).decode() if event.metadata else None,
+    provider = event.provider.lower()
+    price_id = book.resolve(org_id, provider, event.model, moment)
+    cost = None if price_id is None else book.rates[price_id].cost_pico(
+        tokens.input, tokens.output, tokens.cache_read, tokens.cache_write, tokens.reasoning, event.batch
     )  # fmt: skip
+    row = (
+        org_id, moment, event.request_id, provider, event.model, event.endpoint,
+        tokens.input, tokens.output, tokens.cache_read, tokens.cache_write, tokens.reasoning,
+        event.batch, event.latency_ms, event.ttft_ms, event.status, event.error_code or None, event.attempt,
+        event.trace_id or None, event.streaming, event.max_tokens, event.finish_reason or None,
+        event.prompt_hash or None, event.system_prompt_hash or None, event.system_prompt_tokens,
+        event.task_type or None, event.team or None, event.project or None, event.feature or None,
+        event.user_id or None, event.environment or None, event.api_key_id or None, event.embedding_dimensions,
+        event.reported_cost, price_id, None if cost is None else pico_decimal(cost),
+        "unpriced" if cost is None else "priced", Jsonb(event.metadata) if event.metadata else None, ingested_at,
+    )  # fmt: skip
+    key = (
+        int(moment.timestamp()) // 3600, provider, event.model, event.team or "",
+        event.project or "", event.feature or "", event.environment or "", event.task_type or "", event.status,
+    )  # fmt: skip
+    latency = event.latency_ms
+    measures = (1, tokens.input, tokens.output, tokens.cache_read, tokens.cache_write, tokens.reasoning,
+                cost or 0, 1 if cost is None else 0, latency or 0.0, 0 if latency is None else 1)  # fmt: skip
+    return StagedEvent(event.request_id, moment, row, key, measures, (provider, event.model) if cost is None else None)
+
+
+def aggregate(events: Iterable[StagedEvent]) -> dict[tuple[Any, ...], list[float]]:
+    """Rollup sums per key; the key's first item is the hour as hours since the epoch."""
+    sums: dict[tuple[Any, ...], list[float]] = {}
+    for staged in events:
+        current = sums.get(staged.rollup_key)
+        if current is None:
+            sums[staged.rollup_key] = list(staged.measures)
+        else:
+            for index, value in enumerate(staged.measures):
+                current[index] += value
+    return sums
 
 
 class _Writer(threading.Thread):
@@ -142,25 +163,24 @@ class _Writer(threading.Thread):
     def __init__(self, db: Database, org_id: uuid.UUID, result: IngestResult) -> None:
         super().__init__(name="tokentra-ingest-writer", daemon=True)
         self.db, self.org_id, self.result = db, org_id, result
-        self.batches: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue(maxsize=2)
+        self.batches: queue.Queue[list[StagedEvent] | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self._months: set[date] = set()
 
     def run(self) -> None:
         try:
             with self.db.connect_raw() as conn:
-                conn.execute(CREATE_STAGE)
-                conn.execute("CREATE TEMP TABLE IF NOT EXISTS tt_unpriced (provider text, model text)")
+                conn.execute(SETUP_TEMP_TABLES)
                 conn.commit()
-                while (rows := self.batches.get()) is not None:
-                    self._store(conn, rows)
+                while (batch := self.batches.get()) is not None:
+                    self._store(conn, batch)
         except BaseException as exc:  # handed to the parsing thread, which re-raises it
             self.error = exc
             while self.batches.get() is not None:  # drain so the producer never blocks
                 pass
 
-    def _ensure_partitions(self, conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
-        months = {row[2].date().replace(day=1) for row in rows} - self._months
+    def _ensure_partitions(self, conn: psycopg.Connection[Any], batch: list[StagedEvent]) -> None:
+        months = {staged.timestamp.date().replace(day=1) for staged in batch} - self._months
         for month in sorted(months):
             conn.execute("SELECT tt_ensure_usage_partition(%s)", (month,))
             conn.commit()
@@ -172,28 +192,42 @@ class _Writer(threading.Thread):
         wait=wait_exponential(multiplier=0.05, max=2),
         reraise=True,
     )
-    def _store(self, conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
-        self._ensure_partitions(conn, rows)
+    def _store(self, conn: psycopg.Connection[Any], batch: list[StagedEvent]) -> None:
+        self._ensure_partitions(conn, batch)
+        params = {"org": self.org_id}
         try:
             with conn.cursor() as cur:
-                with cur.copy(f"COPY tt_stage (ord, {_EVENT_COLUMNS}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                stored = cur.execute(STORE_BATCH, {"org": self.org_id}).fetchone()
-                assert stored is not None
-                if stored[1]:
-                    cur.execute(
-                        "INSERT INTO tt_unpriced SELECT DISTINCT provider, model FROM tt_stage WHERE price_id IS NULL"
-                    )
-                    cur.execute(UNPRICED_ALERT, {"org": self.org_id})
-                    cur.execute("TRUNCATE tt_unpriced")
+                with cur.copy("COPY tt_keys (request_id, timestamp) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["text", "timestamptz"])
+                    for staged in batch:
+                        copy.write_row((staged.request_id, staged.timestamp))
+                seen = {row[0] for row in cur.execute(CLAIM_KEYS, params).fetchall()}
+                fresh = [staged for staged in batch if staged.request_id not in seen] if seen else batch
+                if fresh:
+                    self._copy_events(cur, fresh)
+                    unpriced = {staged.unpriced for staged in fresh if staged.unpriced is not None}
+                    for provider, model in sorted(unpriced):
+                        cur.execute(UNPRICED_ALERT, {**params, "provider": provider, "model": model})
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
-        self.result.accepted += stored[0]
-        self.result.unpriced += stored[1]
-        self.result.duplicates += len(rows) - stored[0]
+        with self.result.lock:
+            self.result.accepted += len(fresh)
+            self.result.unpriced += sum(1 for staged in fresh if staged.unpriced is not None)
+            self.result.duplicates += len(batch) - len(fresh)
+
+    def _copy_events(self, cur: psycopg.Cursor[Any], fresh: list[StagedEvent]) -> None:
+        with cur.copy(f"COPY usage_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(EVENT_TYPES)
+            for staged in fresh:
+                copy.write_row(staged.row)
+        with cur.copy(f"COPY tt_rollup ({', '.join(_ROLLUP_KEY)}, {', '.join(MEASURES)}) FROM STDIN") as copy:
+            for (hour, *dims), measures in aggregate(fresh).items():
+                start = datetime.fromtimestamp(hour * 3600, UTC)
+                copy.write_row((start, *dims, *measures[:6], pico_text(int(measures[6])), *measures[7:]))
+        cur.execute(UPSERT_HOURLY_FROM_BATCH, {"org": self.org_id})
+        cur.execute(UPSERT_DAILY_FROM_BATCH, {"org": self.org_id})
 
 
 Parser = Callable[[Any], UsageEvent]
@@ -210,35 +244,45 @@ def ingest(
 ) -> IngestResult:
     """Ingest (position, raw) items; `parse` turns a raw item into a UsageEvent (raising on bad input).
 
-    Every valid event is stored unless its request_id was seen before; every invalid one is reported
-    with its position and reason. Returns the counts.
+    Every valid event is stored unless its request_id was seen before (in this load, an earlier one or a
+    concurrent one); every invalid one is reported with its position and reason.
     """
     result = IngestResult()
-    writer = _Writer(db, org_id, result)
-    writer.start()
-    rows: list[tuple[Any, ...]] = []
+    writers = [_Writer(db, org_id, result) for _ in range(WRITERS)]
+    for writer in writers:
+        writer.start()
+    ingested_at = datetime.now(UTC)
+    batch: dict[str, StagedEvent] = {}
     try:
         for position, raw in items:
             try:
-                rows.append((position, *event_row(parse(raw), book, org_id)))
-            except ValidationError as exc:
-                result.reject(position, describe(exc))
-            except ValueError as exc:
+                staged = stage_event(parse(raw), book, org_id, ingested_at)
+            except ValueError as exc:  # InvalidEvent and the cross-field rules
                 result.reject(position, str(exc))
-            if len(rows) >= batch_rows:
-                _hand_over(writer, rows)
-                rows = []
-        if rows:
-            _hand_over(writer, rows)
+                continue
+            if staged.request_id in batch:
+                result.duplicates += 1  # the first occurrence in a load wins
+                continue
+            batch[staged.request_id] = staged
+            if len(batch) >= batch_rows:
+                _hand_over(writers, list(batch.values()))
+                batch = {}
+        if batch:
+            _hand_over(writers, list(batch.values()))
     finally:
-        writer.batches.put(None)
-        writer.join()
-    if writer.error is not None:
-        raise writer.error
+        for writer in writers:
+            writer.batches.put(None)
+        for writer in writers:
+            writer.join()
+    for writer in writers:
+        if writer.error is not None:
+            raise writer.error
     return result
 
 
-def _hand_over(writer: _Writer, rows: list[tuple[Any, ...]]) -> None:
-    if writer.error is not None:
-        raise writer.error
-    writer.batches.put(rows)
+def _hand_over(writers: list[_Writer], batch: list[StagedEvent]) -> None:
+    """To the writer with the shortest queue; a writer's failure stops the load."""
+    for writer in writers:
+        if writer.error is not None:
+            raise writer.error
+    min(writers, key=lambda writer: writer.batches.qsize()).batches.put(batch)

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, Numeric, PrimaryKeyConstraint, REAL, SmallInteger, Text
+from sqlalchemy import REAL, BigInteger, Boolean, DateTime, Integer, Numeric, PrimaryKeyConstraint, SmallInteger, Text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -90,6 +90,34 @@ class UsageRollupHourly(Base):
 
     organization_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     hour: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    provider: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text)
+    team: Mapped[str] = mapped_column(Text)
+    project: Mapped[str] = mapped_column(Text)
+    feature: Mapped[str] = mapped_column(Text)
+    environment: Mapped[str] = mapped_column(Text)
+    task_type: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost: Mapped[Decimal] = mapped_column(Numeric(30, 12))
+    unpriced_requests: Mapped[int] = mapped_column(BigInteger)
+    latency_ms_sum: Mapped[float] = mapped_column(Numeric(30, 3))
+    latency_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageRollupDaily(Base):
+    """The same sums per UTC day: breakdowns over weeks and months read tens of rows per day, not hundreds."""
+
+    __tablename__ = "usage_rollup_daily"
+    __table_args__ = (PrimaryKeyConstraint("organization_id", "day", *ROLLUP_DIMENSIONS),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    day: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     provider: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(Text)
     team: Mapped[str] = mapped_column(Text)

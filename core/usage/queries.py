@@ -23,6 +23,7 @@ MEASURES = (
     "reasoning_tokens", "unpriced_requests",
 )  # fmt: skip
 _HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -55,42 +56,69 @@ def _dim_expr(dim: str, time_column: str) -> str:
     return f"coalesce({dim}, '')"
 
 
-def _part(q: CostQuery, *, rollup: bool, start: str, end: str) -> str:
-    time_column = "hour" if rollup else "timestamp"
+# (table, time column) of each storage level, coarsest first.
+LEVELS = {"daily": ("usage_rollup_daily", "day"), "hourly": ("usage_rollup_hourly", "hour"),
+          "raw": ("usage_events", "timestamp")}  # fmt: skip
+
+
+def _part(q: CostQuery, level: str, start: str, end: str) -> str:
+    table, time_column = LEVELS[level]
     dims = [f"{_dim_expr(d, time_column)} AS {d}" for d in q.dimensions]
     measures = (
-        "cost, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, "
-        "unpriced_requests"
-        if rollup
-        else "coalesce(cost, 0) AS cost, 1 AS requests, input_tokens, output_tokens, cache_read_tokens, "
+        "coalesce(cost, 0) AS cost, 1 AS requests, input_tokens, output_tokens, cache_read_tokens, "
         "cache_write_tokens, reasoning_tokens, (cost IS NULL)::int AS unpriced_requests"
+        if level == "raw"
+        else "cost, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+        "reasoning_tokens, unpriced_requests"
     )
-    where = [f"organization_id = :org", f"{time_column} >= :{start}", f"{time_column} < :{end}"]
+    where = ["organization_id = :org", f"{time_column} >= :{start}", f"{time_column} < :{end}"]
     where += [f"coalesce({dim}, '') = :f_{dim}" for dim in q.filters]
-    table = "usage_rollup_hourly" if rollup else "usage_events"
     return f"SELECT {', '.join([*dims, measures])} FROM {table} WHERE {' AND '.join(where)}"
 
 
-def _ceil_hour(moment: datetime) -> datetime:
+def _ceil(moment: datetime, unit: timedelta) -> datetime:
+    floor = _floor(moment, unit)
+    return floor if floor == moment else floor + unit
+
+
+def _floor(moment: datetime, unit: timedelta) -> datetime:
     floor = moment.replace(minute=0, second=0, microsecond=0)
-    return floor if floor == moment else floor + _HOUR
+    return floor.replace(hour=0) if unit == _DAY else floor
+
+
+def segments(start: datetime, end: datetime, levels: tuple[str, ...]) -> list[tuple[str, datetime, datetime]]:
+    """[start, end) cut into (level, from, to) pieces: whole days from the daily rollup, whole hours from
+    the hourly one, and only the partial hours at the edges from raw events."""
+    level, *finer = levels
+    if level == "raw":
+        return [("raw", start, end)]
+    unit = _DAY if level == "daily" else _HOUR
+    inner_start, inner_end = _ceil(start, unit), _floor(end, unit)
+    if inner_start >= inner_end:
+        return segments(start, end, tuple(finer))
+    pieces = segments(start, inner_start, tuple(finer)) if start < inner_start else []
+    pieces.append((level, inner_start, inner_end))
+    if inner_end < end:
+        pieces += segments(inner_end, end, tuple(finer))
+    return pieces
+
+
+def _levels(q: CostQuery) -> tuple[str, ...]:
+    if any(d == "user_id" for d in (*q.dimensions, *q.filters)):
+        return ("raw",)  # user_id is not rolled up
+    if "hour" in q.dimensions:
+        return ("hourly", "raw")
+    return ("daily", "hourly", "raw")
 
 
 def build_sql(q: CostQuery) -> tuple[str, dict[str, Any]]:
     """The SQL that answers q, and its parameters."""
-    params: dict[str, Any] = {"org": q.org_id, "start": q.start, "end": q.end}
+    params: dict[str, Any] = {"org": q.org_id}
     params.update({f"f_{dim}": value for dim, value in q.filters.items()})
-    uses_raw_only = any(d == "user_id" for d in (*q.dimensions, *q.filters))
-    inner_start, inner_end = _ceil_hour(q.start), q.end.replace(minute=0, second=0, microsecond=0)
-    if uses_raw_only or inner_start >= inner_end:
-        parts = [_part(q, rollup=False, start="start", end="end")]
-    else:
-        params.update({"inner_start": inner_start, "inner_end": inner_end})
-        parts = [_part(q, rollup=True, start="inner_start", end="inner_end")]
-        if q.start < inner_start:
-            parts.append(_part(q, rollup=False, start="start", end="inner_start"))
-        if inner_end < q.end:
-            parts.append(_part(q, rollup=False, start="inner_end", end="end"))
+    parts = []
+    for index, (level, start, end) in enumerate(segments(q.start, q.end, _levels(q))):
+        params[f"s{index}"], params[f"e{index}"] = start, end
+        parts.append(_part(q, level, f"s{index}", f"e{index}"))
     dims = list(q.dimensions)
     sums = ", ".join(f"sum({m}) AS {m}" for m in MEASURES)
     group = f" GROUP BY {', '.join(dims)}" if dims else ""

@@ -12,11 +12,10 @@ from typing import IO, Any
 import orjson
 
 from core.errors import InvalidInput
-from core.usage.events import UsageEvent
+from core.usage.events import FIELDS, UsageEvent, decode_json, from_dict
 
 FORMATS = ("jsonl", "csv")
 _JSON_CELLS = ("usage", "metadata")
-KNOWN_FIELDS = frozenset(UsageEvent.model_fields)
 
 Progress = Callable[[int], None]
 
@@ -33,8 +32,10 @@ def detect_format(path: Path) -> str:
 def open_binary(path: Path) -> IO[bytes]:
     if not path.is_file():
         raise InvalidInput(f"no such file: {path}")
-    raw = path.open("rb")
-    return gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
+    raw: IO[bytes] = path.open("rb")
+    if path.name.lower().endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    return raw
 
 
 def jsonl_lines(stream: IO[bytes], progress: Progress | None = None) -> Iterator[tuple[int, bytes]]:
@@ -50,7 +51,7 @@ def csv_rows(stream: IO[bytes], progress: Progress | None = None) -> Iterator[tu
     """(line number, row) for each data row; empty cells are left out. Unknown columns are an error."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
-    unknown = sorted(set(reader.fieldnames or ()) - KNOWN_FIELDS)
+    unknown = sorted(set(reader.fieldnames or ()) - FIELDS)
     if not reader.fieldnames:
         raise InvalidInput("the CSV file has no header row")
     if unknown:
@@ -64,7 +65,7 @@ def csv_rows(stream: IO[bytes], progress: Progress | None = None) -> Iterator[tu
 
 
 def parse_json_line(raw: bytes) -> UsageEvent:
-    return UsageEvent.model_validate_json(raw)
+    return decode_json(raw)
 
 
 def parse_csv_row(row: dict[str, Any]) -> UsageEvent:
@@ -74,4 +75,4 @@ def parse_csv_row(row: dict[str, Any]) -> UsageEvent:
                 row[name] = orjson.loads(row[name])
             except orjson.JSONDecodeError as exc:
                 raise ValueError(f"{name}: not valid JSON ({exc})") from exc
-    return UsageEvent.model_validate(row)
+    return from_dict(row, from_strings=True)

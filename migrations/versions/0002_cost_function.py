@@ -79,6 +79,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS tt_ensure_usage_partition(date)")
-    op.execute(
-        "DROP FUNCTION IF EXISTS tt_cost(price_catalogue, bigint, bigint, bigint, bigint, bigint, boolean)"
-    )
+    op.execute("DROP FUNCTION IF EXISTS tt_cost(price_catalogue, bigint, bigint, bigint, bigint, bigint, boolean)")

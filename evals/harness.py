@@ -1,0 +1,68 @@
+"""Suites, their registry and reports. A suite is a function (config) -> metrics; the harness times it
+and writes a JSON report and a Markdown table under evals/reports/."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+Metrics = dict[str, Any]
+SuiteFn = Callable[[dict[str, Any]], Metrics]
+REPORTS = Path(__file__).resolve().parent / "reports"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    run: SuiteFn
+    defaults: dict[str, Any]
+    about: str
+
+
+_SUITES: dict[str, Suite] = {}
+
+
+def suite(name: str, *, about: str, **defaults: Any) -> Callable[[SuiteFn], SuiteFn]:
+    def register(fn: SuiteFn) -> SuiteFn:
+        _SUITES[name] = Suite(name, fn, defaults, about)
+        return fn
+
+    return register
+
+
+def suites() -> dict[str, Suite]:
+    from evals import perf  # noqa: F401  (registers its suites)
+
+    return dict(_SUITES)
+
+
+def run_suite(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    known = suites()
+    if name not in known:
+        raise KeyError(f"unknown suite {name!r}; known: {', '.join(sorted(known))}")
+    chosen = known[name]
+    config = {**chosen.defaults, **(overrides or {})}
+    started = time.perf_counter()
+    metrics = chosen.run(config)
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
+    return {"name": name, "config": config, "metrics": metrics}
+
+
+def write_report(results: list[dict[str, Any]]) -> Path:
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = REPORTS / f"eval-{stamp}.json"
+    path.write_text(json.dumps({"suites": results}, indent=2, default=str))
+    lines = [f"# Eval report {stamp}", ""]
+    for result in results:
+        lines += [f"## {result['name']}", "", f"config: `{json.dumps(result['config'], default=str)}`", "",
+                  "| metric | value |", "|---|---|"]  # fmt: skip
+        lines += [f"| {key} | {value} |" for key, value in result["metrics"].items()]
+        lines.append("")
+    path.with_suffix(".md").write_text("\n".join(lines))
+    return path

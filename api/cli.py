@@ -217,6 +217,17 @@ def run_eval(
     stderr.print(f"report: {report}")
 
 
+@app.command("demo")
+def demo(
+    scale: Annotated[float, typer.Option("--scale", min=0.01, max=20.0, help="traffic volume multiplier")] = 1.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """What `make demo` runs: a demo org, 30 days of synthetic traffic, and the spend summary."""
+    from api.demo import run_demo
+
+    run_demo(as_json=as_json, scale=scale)
+
+
 def main() -> None:
     try:
         app()

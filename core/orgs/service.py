@@ -8,11 +8,12 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, InvalidInput, NotFound
 from core.orgs.models import ApiKey, Organization
+from core.usage.models import UsageEventRow, UsageRequestKey, UsageRollupDaily, UsageRollupHourly
 
 ROLES = ("owner", "admin", "member", "viewer", "billing")
 SCOPES = ("full", "ingest")
@@ -70,3 +71,10 @@ def issue_key(
     session.add(key)
     session.flush()
     return IssuedKey(id=key.id, secret=secret, role=role, scope=scope)
+
+
+def delete_org(session: Session, org_id: uuid.UUID) -> None:
+    """Remove an org and everything it owns (usage tables are partitioned and carry no foreign key)."""
+    for table in (UsageEventRow, UsageRequestKey, UsageRollupHourly, UsageRollupDaily):
+        session.execute(delete(table).where(table.organization_id == org_id))
+    session.execute(delete(Organization).where(Organization.id == org_id))

@@ -10,10 +10,12 @@ concurrent loader waits on the other's uncommitted keys and then skips them.
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -247,6 +249,27 @@ def ingest(
     Every valid event is stored unless its request_id was seen before (in this load, an earlier one or a
     concurrent one); every invalid one is reported with its position and reason.
     """
+    with _cyclic_gc_paused():
+        return _ingest(db, org_id=org_id, items=items, parse=parse, book=book, batch_rows=batch_rows)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Batches keep ~10^5 live objects; the cyclic collector would rescan them every few thousand
+    allocations and halve throughput. Events form no reference cycles (refcounting frees them)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _ingest(
+    db: Database, *, org_id: uuid.UUID, items: Iterable[tuple[int, Any]], parse: Parser, book: PriceBook,
+    batch_rows: int,
+) -> IngestResult:  # fmt: skip
     result = IngestResult()
     writers = [_Writer(db, org_id, result) for _ in range(WRITERS)]
     for writer in writers:

@@ -26,7 +26,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from core.db import Database
 from core.pricing.book import PriceBook
-from core.pricing.rates import pico_decimal, pico_text
+from core.pricing.rates import pico_decimal
 from core.usage.events import UsageEvent, canonical_tokens, utc
 from core.usage.models import ROLLUP_DIMENSIONS
 from core.usage.rollups import MEASURES, UPSERT_DAILY_FROM_BATCH, UPSERT_HOURLY_FROM_BATCH
@@ -51,6 +51,7 @@ EVENT_TYPES = (
     "timestamptz",
 )  # fmt: skip
 _ROLLUP_KEY = ("hour", *ROLLUP_DIMENSIONS)
+ROLLUP_TYPES = ("timestamptz", *["text"] * len(ROLLUP_DIMENSIONS), *["int8"] * 6, "numeric", "int8", "float8", "int8")
 
 SETUP_TEMP_TABLES = f"""
 CREATE TEMP TABLE IF NOT EXISTS tt_keys (request_id text, timestamp timestamptz) ON COMMIT DELETE ROWS;
@@ -58,7 +59,7 @@ CREATE TEMP TABLE IF NOT EXISTS tt_rollup (
     hour timestamptz, {", ".join(f"{d} text" for d in ROLLUP_DIMENSIONS)},
     requests bigint, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint,
     cache_write_tokens bigint, reasoning_tokens bigint, cost numeric, unpriced_requests bigint,
-    latency_ms_sum numeric, latency_count bigint
+    latency_ms_sum float8, latency_count bigint
 ) ON COMMIT DELETE ROWS;
 """
 # Claims the batch's request ids and returns only those seen before (normally none), so the common case
@@ -224,10 +225,12 @@ class _Writer(threading.Thread):
             copy.set_types(EVENT_TYPES)
             for staged in fresh:
                 copy.write_row(staged.row)
-        with cur.copy(f"COPY tt_rollup ({', '.join(_ROLLUP_KEY)}, {', '.join(MEASURES)}) FROM STDIN") as copy:
-            for (hour, *dims), measures in aggregate(fresh).items():
+        columns = f"{', '.join(_ROLLUP_KEY)}, {', '.join(MEASURES)}"
+        with cur.copy(f"COPY tt_rollup ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(ROLLUP_TYPES)
+            for (hour, *dims), sums in aggregate(fresh).items():
                 start = datetime.fromtimestamp(hour * 3600, UTC)
-                copy.write_row((start, *dims, *measures[:6], pico_text(int(measures[6])), *measures[7:]))
+                copy.write_row((start, *dims, *sums[:6], pico_decimal(int(sums[6])), sums[7], float(sums[8]), sums[9]))
         cur.execute(UPSERT_HOURLY_FROM_BATCH, {"org": self.org_id})
         cur.execute(UPSERT_DAILY_FROM_BATCH, {"org": self.org_id})
 

@@ -116,7 +116,7 @@ def ingest(
     path: Annotated[Path, typer.Argument(help="JSONL or CSV file, optionally .gz")],
     org: OrgOption,
     file_format: Annotated[str | None, typer.Option("--format", help="jsonl | csv")] = None,
-    batch_rows: Annotated[int, typer.Option("--batch-rows", min=100, max=1_000_000)] = 50_000,
+    batch_rows: Annotated[int, typer.Option("--batch-rows", min=100, max=1_000_000)] = 25_000,
     as_json: JsonFlag = False,
 ) -> None:
     """Load usage events from a file (streaming, COPY), idempotent on request_id."""

@@ -21,7 +21,6 @@ class Settings(BaseSettings):
     llm_config: Path | None = Field(default=None, description="LiteLLM Router YAML for our own calls")
     gateway_config: Path | None = Field(default=None, description="LiteLLM Router YAML for customer traffic")
     secret_key: str | None = Field(default=None, description="base64 AES-256 key for stored credentials")
-    ingest_batch_rows: int = Field(default=50_000, ge=100, le=1_000_000)
 
     @property
     def pg_dir(self) -> Path:

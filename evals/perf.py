@@ -76,7 +76,7 @@ def _ingest_run(count: int, folder: Path) -> tuple[float, int]:
 def perf(config: dict[str, Any]) -> Metrics:
     with tempfile.TemporaryDirectory(prefix="tt-perf-") as tmp:
         folder = Path(tmp)
-        small = max(config["ingest_events"] // 4, 1_000)
+        small = max(config["ingest_events"] // 4, min(config["ingest_events"], 250_000))
         small_rate, small_rss = _ingest_run(small, folder)
         rate, rss = _ingest_run(config["ingest_events"], folder)
     metrics: Metrics = {

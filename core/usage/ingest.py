@@ -245,7 +245,7 @@ def ingest(
     items: Iterable[tuple[int, Any]],
     parse: Parser,
     book: PriceBook,
-    batch_rows: int = 50_000,
+    batch_rows: int = 25_000,
 ) -> IngestResult:
     """Ingest (position, raw) items; `parse` turns a raw item into a UsageEvent (raising on bad input).
 

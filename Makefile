@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy core tools prompts agents graphs api evals
+	$(BIN)/mypy core api evals
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests

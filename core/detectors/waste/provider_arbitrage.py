@@ -1,0 +1,112 @@
+"""Provider arbitrage: the same model name listed cheaper at another provider that sells that model.
+
+For each (feature, provider, model), every call is repriced at each equivalent provider's list price in
+force at the call; the cheapest provider that prices every call wins. Savings = Σ cost as billed −
+Σ tt_cost(that provider's list price, same tokens).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.detectors.waste.base import (
+    LIST_PRICES_CTE,
+    ORG_WINDOW,
+    DetectorContext,
+    Draft,
+    Finding,
+    finish,
+    money,
+    scope_of,
+)
+
+# Providers that sell the model makers' own models under the same name: a price difference between them is
+# a routing choice, not a different product. (Resellers and aggregators are left out on purpose.)
+EQUIVALENT_PROVIDERS = ("openai", "azure", "azure_ai", "anthropic", "vertex_ai", "gemini", "mistral", "bedrock")
+MIN_CALLS = 20
+MIN_SAVINGS_SHARE = Decimal("0.05")  # of the calls' cost: smaller differences are noise in list prices
+
+ARBITRAGE_SQL = f"""
+WITH {LIST_PRICES_CTE},
+in_use AS MATERIALIZED (
+    SELECT DISTINCT e.provider, e.model
+    FROM usage_events e
+    WHERE {ORG_WINDOW} AND e.cost IS NOT NULL AND e.provider = ANY(CAST(:providers AS text[]))
+),
+offers AS MATERIALIZED (
+    SELECT u.provider AS current_provider, lp.*
+    FROM in_use u
+    JOIN list_prices lp ON lp.model = u.model AND lp.provider <> u.provider
+    WHERE lp.provider = ANY(CAST(:providers AS text[]))
+),
+calls AS MATERIALIZED (
+    SELECT e.team, e.project, e.feature, e.provider, e.model, e.request_id, e.timestamp, e.cost,
+           e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens, e.reasoning_tokens,
+           e.batch, count(*) OVER (PARTITION BY e.team, e.project, e.feature, e.provider, e.model) AS group_calls,
+           sum(e.cost) OVER (PARTITION BY e.team, e.project, e.feature, e.provider, e.model) AS group_cost
+    FROM usage_events e
+    WHERE {ORG_WINDOW} AND e.cost IS NOT NULL
+      AND (e.provider, e.model) IN (SELECT current_provider, model FROM offers)
+),
+alternatives AS (
+    SELECT c.team, c.project, c.feature, c.provider, c.model, lp.provider AS alternative,
+           count(*) AS calls, max(c.group_calls) AS group_calls, max(c.group_cost) AS current_cost,
+           sum(tt_cost(lp.price, c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens,
+                       c.reasoning_tokens, c.batch)) AS alternative_cost,
+           (array_agg(c.request_id ORDER BY c.timestamp))[1:10] AS samples
+    FROM calls c
+    JOIN offers lp ON lp.current_provider = c.provider AND lp.model = c.model
+         AND c.timestamp >= lp.valid_from AND c.timestamp < lp.valid_to
+    GROUP BY c.team, c.project, c.feature, c.provider, c.model, lp.provider
+    HAVING count(*) = max(c.group_calls) AND count(*) >= :min_calls
+)
+SELECT DISTINCT ON (team, project, feature, provider, model) *
+FROM alternatives
+WHERE alternative_cost < current_cost
+ORDER BY team, project, feature, provider, model, alternative_cost
+"""
+
+
+def detect(ctx: DetectorContext) -> list[Finding]:
+    result = ctx.query(
+        ARBITRAGE_SQL,
+        "Calls repriced at the same model's list price at equivalent providers (cheapest shown)",
+        kind="cost_analysis",
+        providers=list(EQUIVALENT_PROVIDERS),
+        min_calls=MIN_CALLS,
+    )
+    findings = []
+    for row in result.rows:
+        current = money(row["current_cost"])
+        savings = current - money(row["alternative_cost"])
+        if savings <= 0 or savings < current * MIN_SAVINGS_SHARE:
+            continue
+        feature = row["feature"] or "(no feature)"
+        draft = Draft(
+            type="provider_arbitrage",
+            title=f"{row['model']} is bought through {row['provider']}; {row['alternative']} lists it cheaper",
+            description=(
+                f"{row['calls']} calls of {feature} use {row['model']} via {row['provider']}. The same model at "
+                f"{row['alternative']}'s list price would have cost {savings / current:.0%} less for the same "
+                "tokens."
+            ),
+            scope=scope_of(row),
+            target={"provider": row["alternative"], "model": row["model"]},
+            window_savings=savings,
+            affected_requests=int(row["calls"]),
+            sample_request_ids=list(row["samples"] or []),
+            evidence=[result.evidence],
+            confidence=0.9,
+            implementation_steps=[
+                f"Configure a {row['alternative']} connection (keys, quotas, data-processing terms)",
+                f"Route {feature}'s {row['model']} calls to {row['alternative']}, keeping "
+                f"{row['provider']} as failover",
+                "Compare latency and error rates for a week",
+            ],
+            suggested_routing_rule={
+                "conditions": {"feature": row["feature"], "provider": row["provider"], "model": row["model"]},
+                "action": {"route_to": {"provider": row["alternative"], "model": row["model"]}},
+            },
+        )
+        findings.append(finish(ctx, draft))
+    return findings

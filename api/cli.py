@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from api.cli_probe import probe_app
 from api.cli_support import database, emit_json, progress_bar, stderr, table
 from api.timeparse import parse_time, rfc3339
 from core.errors import InvalidInput, TokentraError
@@ -32,6 +33,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(key_app, name="key")
 app.add_typer(prices_app, name="prices")
+app.add_typer(probe_app, name="probe")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")]
 OrgOption = Annotated[str, typer.Option("--org", help="organization slug")]

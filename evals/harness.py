@@ -37,7 +37,10 @@ def suite(name: str, *, about: str, **defaults: Any) -> Callable[[SuiteFn], Suit
 
 def suites() -> dict[str, Suite]:
     from evals import perf  # noqa: F401  (registers its suites)
+    from evals.nab import nab_suite
 
+    if "nab" not in _SUITES:
+        _SUITES["nab"] = Suite("nab", nab_suite, {"workers": 2}, "NAB scores of the point anomaly detector")
     return dict(_SUITES)
 
 

@@ -58,8 +58,14 @@ class PriceSpec:
         )
 
 
+_STORED_PLACES = Decimal("1e-10")  # price columns are NUMERIC(20, 10)
+
+
 def _eq(a: Decimal | None, b: Decimal | None) -> bool:
-    return a == b if a is not None and b is not None else a is None and b is None
+    """Equal as stored: a rate with more decimals than the column keeps is compared after rounding."""
+    if a is None or b is None:
+        return a is None and b is None
+    return a.quantize(_STORED_PLACES) == b.quantize(_STORED_PLACES)
 
 
 def per_million(per_token: Any) -> Decimal | None:
@@ -245,7 +251,7 @@ def sync_catalogue(session: Session, *, now: datetime | None = None) -> int:
     existing = set(
         session.execute(
             select(Price.provider, Price.model, Price.effective_from).where(Price.organization_id.is_(None))
-        ).tuples()
+        ).all()
     )
     curated = curated_specs()
     added = [spec for spec in curated if (*spec.key, spec.effective_from) not in existing]

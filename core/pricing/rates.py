@@ -76,7 +76,7 @@ class Rates:
             + cache_read * read_rate
             + cache_write * write_rate
             + (output_tokens - reasoning) * output_rate
-            + reasoning * _first(self.reasoning, output_rate)
+            + reasoning * (output_rate if batch else _first(self.reasoning, output_rate))
         )
         return (atto + ATTO_PER_PICO // 2) // ATTO_PER_PICO
 

@@ -102,7 +102,7 @@ def reprice(conn: Connection, book: PriceBook, *, provider: str, model: str,
         text("SELECT DISTINCT organization_id, provider, model FROM usage_rollup_hourly"
              + (" WHERE organization_id = :org" if org_id else "")),
         {"org": org_id},
-    ).tuples()  # fmt: skip
+    ).all()  # fmt: skip
     changed = 0
     for org, event_provider, event_model in pairs:
         if book.catalogue_key(event_provider, event_model) != key:

@@ -32,8 +32,6 @@ from core.usage.models import ROLLUP_DIMENSIONS
 from core.usage.rollups import MEASURES, UPSERT_DAILY_FROM_BATCH, UPSERT_HOURLY_FROM_BATCH
 
 MAX_REPORTED_REJECTIONS = 10_000
-# Two connections, so the database works on one batch while this process feeds or reads the other.
-WRITERS = 2
 
 EVENT_COLUMNS = (
     "organization_id", "timestamp", "request_id", "provider", "model", "endpoint",
@@ -97,7 +95,6 @@ class IngestResult:
     unpriced: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     rejected_count: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def reject(self, position: int, error: str) -> None:
         self.rejected_count += 1
@@ -166,7 +163,7 @@ class _Writer(threading.Thread):
     def __init__(self, db: Database, org_id: uuid.UUID, result: IngestResult) -> None:
         super().__init__(name="tokentra-ingest-writer", daemon=True)
         self.db, self.org_id, self.result = db, org_id, result
-        self.batches: queue.Queue[list[StagedEvent] | None] = queue.Queue(maxsize=1)
+        self.batches: queue.Queue[list[StagedEvent] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self._months: set[date] = set()
 
@@ -215,10 +212,9 @@ class _Writer(threading.Thread):
         except BaseException:
             conn.rollback()
             raise
-        with self.result.lock:
-            self.result.accepted += len(fresh)
-            self.result.unpriced += sum(1 for staged in fresh if staged.unpriced is not None)
-            self.result.duplicates += len(batch) - len(fresh)
+        self.result.accepted += len(fresh)
+        self.result.unpriced += sum(1 for staged in fresh if staged.unpriced is not None)
+        self.result.duplicates += len(batch) - len(fresh)
 
     def _copy_events(self, cur: psycopg.Cursor[Any], fresh: list[StagedEvent]) -> None:
         with cur.copy(f"COPY usage_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -274,9 +270,9 @@ def _ingest(
     batch_rows: int,
 ) -> IngestResult:  # fmt: skip
     result = IngestResult()
-    writers = [_Writer(db, org_id, result) for _ in range(WRITERS)]
-    for writer in writers:
-        writer.start()
+    # One writer, so batches commit in file order: the first occurrence of a request_id wins.
+    writer = _Writer(db, org_id, result)
+    writer.start()
     ingested_at = datetime.now(UTC)
     batch: dict[str, StagedEvent] = {}
     try:
@@ -291,24 +287,20 @@ def _ingest(
                 continue
             batch[staged.request_id] = staged
             if len(batch) >= batch_rows:
-                _hand_over(writers, list(batch.values()))
+                _hand_over(writer, list(batch.values()))
                 batch = {}
         if batch:
-            _hand_over(writers, list(batch.values()))
+            _hand_over(writer, list(batch.values()))
     finally:
-        for writer in writers:
-            writer.batches.put(None)
-        for writer in writers:
-            writer.join()
-    for writer in writers:
-        if writer.error is not None:
-            raise writer.error
+        writer.batches.put(None)
+        writer.join()
+    if writer.error is not None:
+        raise writer.error
     return result
 
 
-def _hand_over(writers: list[_Writer], batch: list[StagedEvent]) -> None:
-    """To the writer with the shortest queue; a writer's failure stops the load."""
-    for writer in writers:
-        if writer.error is not None:
-            raise writer.error
-    min(writers, key=lambda writer: writer.batches.qsize()).batches.put(batch)
+def _hand_over(writer: _Writer, batch: list[StagedEvent]) -> None:
+    """A writer's failure stops the load."""
+    if writer.error is not None:
+        raise writer.error
+    writer.batches.put(batch)

@@ -43,6 +43,9 @@ class CostQuery:
         for name in (*self.group_by, *self.filters):
             if name not in DIMENSIONS:
                 raise InvalidInput(f"unknown dimension {name!r}; use one of {', '.join(DIMENSIONS)}")
+        for name in self.filters:
+            if name in TIME_DIMENSIONS:
+                raise InvalidInput(f"filter by {name} with the period's start and end, not as {name}=value")
 
     @property
     def dimensions(self) -> tuple[str, ...]:
@@ -141,8 +144,9 @@ def cost_breakdown(conn: Connection, q: CostQuery) -> dict[str, Any]:
     for row in rows:
         item: dict[str, Any] = {dim: (row[dim] or None) for dim in q.dimensions}
         item.update({m: int(row[m] or 0) for m in MEASURES if m != "cost"})
-        # A group with no priced request has no cost (null), never a silent $0.
-        item["cost"] = None if item["unpriced_requests"] == item["requests"] else money(row["cost"])
+        # A group whose requests are all unpriced has no cost (null), never a silent $0; no requests cost $0.
+        all_unpriced = item["requests"] > 0 and item["unpriced_requests"] == item["requests"]
+        item["cost"] = None if all_unpriced else money(row["cost"])
         data.append(item)
     unpriced = sum(item["unpriced_requests"] for item in data)
     total = sum((row["cost"] or Decimal(0) for row in rows), Decimal(0))

@@ -12,15 +12,23 @@ from collections.abc import Callable
 from core.detectors.waste import (
     abandoned_requests,
     batch_api,
+    cost_per_outcome,
     deduplication,
+    embedding_optimization,
+    model_downgrade,
     model_version_upgrade,
+    output_length,
     prompt_caching,
+    prompt_compression,
     provider_arbitrage,
+    quality_cost_pareto,
+    rate_limit,
     response_caching,
     retry_storm,
     timeout_waste,
 )
 from core.detectors.waste.base import DetectorContext, Evidence, Finding
+from core.detectors.waste.dedupe import dedupe_findings
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +44,19 @@ DETECTORS: dict[str, Detector] = {
     "timeout_waste": timeout_waste.detect,
     "abandoned_requests": abandoned_requests.detect,
     "deduplication": deduplication.detect,
+    "model_downgrade": model_downgrade.detect,
+    "quality_cost_pareto": quality_cost_pareto.detect,
+    "rate_limit": rate_limit.detect,
+    "output_length": output_length.detect,
+    "prompt_compression": prompt_compression.detect,
+    "embedding_optimization": embedding_optimization.detect,
+    "cost_per_outcome": cost_per_outcome.detect,
 }
 
 
-def run_all(ctx: DetectorContext, only: list[str] | None = None) -> list[Finding]:
-    """Every registered detector (or those named in `only`), findings sorted by monthly savings, largest first."""
+def run_all(ctx: DetectorContext, only: list[str] | None = None, *, dedupe: bool = True) -> list[Finding]:
+    """Every registered detector (or those named in `only`), de-duplicated (dedupe.py: no two findings claim
+    the same calls' dollars), sorted by monthly savings, largest first."""
     findings: list[Finding] = []
     for name, detect in DETECTORS.items():
         if only is None or name in only:
@@ -48,7 +64,9 @@ def run_all(ctx: DetectorContext, only: list[str] | None = None) -> list[Finding
             found = detect(ctx)
             log.debug("waste detector %s: %d findings in %.2fs", name, len(found), time.perf_counter() - started)
             findings.extend(found)
+    if dedupe:
+        findings = dedupe_findings(findings)
     return sorted(findings, key=lambda f: f.estimated_monthly_savings, reverse=True)
 
 
-__all__ = ["DETECTORS", "Detector", "DetectorContext", "Evidence", "Finding", "run_all"]
+__all__ = ["DETECTORS", "Detector", "DetectorContext", "Evidence", "Finding", "dedupe_findings", "run_all"]

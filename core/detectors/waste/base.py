@@ -164,6 +164,8 @@ class Finding:
     implementation_steps: list[str]
     suggested_routing_rule: dict[str, Any] | None = None
     window_savings: Decimal = ZERO  # the window's (not monthly) savings, for checks
+    # The event slices (scope dicts) whose cost the savings come from; de-duplication compares them.
+    claims: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def fingerprint(self) -> str:
@@ -171,7 +173,7 @@ class Finding:
         return self.type + ":" + ",".join(f"{k}={v}" for k, v in sorted(self.scope.items()))
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "evidence"}
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("evidence", "claims")}
         data["evidence"] = [item.to_dict() for item in self.evidence]
         return {k: jsonable(v) for k, v in data.items()}
 
@@ -193,6 +195,10 @@ class Draft:
     implementation_steps: list[str]
     suggested_routing_rule: dict[str, Any] | None = None
     extra_evidence: list[Evidence] = field(default_factory=list)
+    # The scope's window cost when it is not the scope slice's (e.g. it includes fallback calls on another
+    # model): a query whose first row has `cost`. None: `ctx.scope_cost` of the scope.
+    scope_cost: QueryResult | None = None
+    claims: list[dict[str, str]] | None = None  # None: the scope itself
 
 
 def priority_of(savings: Decimal, confidence: float) -> str:
@@ -213,7 +219,7 @@ def risk_of(category: str, confidence: float) -> str:
 def finish(ctx: DetectorContext, draft: Draft) -> Finding:
     """The Finding for `draft`: monthly amounts over the scope's cost, priority, risk and effort."""
     scope = draft.scope
-    cost = ctx.scope_cost(scope.get("feature"), scope["provider"], scope["model"])
+    cost = draft.scope_cost or ctx.scope_cost(scope.get("feature"), scope["provider"], scope["model"])
     current = ctx.monthly(Decimal(cost.rows[0]["cost"])).quantize(CENT)
     savings = min(ctx.monthly(draft.window_savings).quantize(CENT), current)
     projected = current - savings
@@ -240,6 +246,7 @@ def finish(ctx: DetectorContext, draft: Draft) -> Finding:
         implementation_steps=draft.implementation_steps,
         suggested_routing_rule=draft.suggested_routing_rule,
         window_savings=draft.window_savings,
+        claims=list(draft.claims) if draft.claims is not None else [dict(scope)],
     )
 
 

@@ -190,6 +190,28 @@ def costs(
     )
 
 
+@app.command("recommend")
+def recommend_cmd(
+    org: OrgOption,
+    as_of: Annotated[str, typer.Option("--as-of", help="end of the analysis window (default now)")] = "now",
+    window_days: Annotated[int, typer.Option("--window-days")] = 30,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find waste in the window and store the recommendations (deterministic detectors)."""
+    from core.detectors.recommend import recommend
+
+    db = database()
+    with db.session() as session:
+        org_id = get_org(session, org).id
+    result = recommend(db, org_id=org_id, as_of=parse_time(as_of, name="--as-of"), window_days=window_days)
+    if as_json:
+        emit_json(result)
+        return
+    rows = [[r["type"], r["title"], r["estimated_monthly_savings"], r["confidence"], r["priority"]]
+            for r in result["recommendations"]]  # fmt: skip
+    table("Recommendations (USD per month)", ["type", "title", "savings", "confidence", "priority"], rows)
+
+
 @app.command("eval")
 def run_eval(
     suite_names: Annotated[list[str] | None, typer.Option("--suite", help="suite name, repeatable")] = None,

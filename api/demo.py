@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from api.cli_support import database, emit_json, progress_bar, stderr, table
 from api.timeparse import rfc3339
+from core.detectors.recommend import recommend
 from core.orgs.models import Organization
 from core.orgs.service import create_org, delete_org, issue_key
 from core.pricing.book import PriceBook
@@ -41,6 +42,7 @@ def run_demo(*, as_json: bool, scale: float = 1.0) -> dict[str, Any]:
         lines = ((number, _counted(line, advance)) for number, line in enumerate(org.events.jsonl(), start=1))
         loaded = ingest(db, org_id=org_id, items=lines, parse=decode_json, book=book)
     summary = _summary(db, org_id, end)
+    summary["recommendations"] = recommend(db, org_id=org_id, as_of=end, window_days=DAYS)["recommendations"]
     summary["org"] = {"id": str(org_id), "slug": DEMO_SLUG, "api_key": key.secret}
     summary["ingest"] = {"accepted": loaded.accepted, "duplicates": loaded.duplicates,
                          "rejected": loaded.rejected_count, "unpriced": loaded.unpriced}  # fmt: skip
@@ -85,5 +87,11 @@ def _print(summary: dict[str, Any]) -> None:
     table("Spend by model (top 10, USD)", ["provider", "model", "cost", "requests"],
           [[row["provider"], row["model"], row["cost"], row["requests"]]
            for row in summary["by_model"]["data"][:10]])  # fmt: skip
+    recommendations = summary["recommendations"]
+    saving = sum(r["estimated_monthly_savings"] for r in recommendations)
+    table(f"Top savings ({len(recommendations)} recommendations, ${saving:,.2f}/month in all)",
+          ["type", "where", "savings/month", "priority"],
+          [[r["type"], r["scope"].get("feature") or r["scope"].get("model"), r["estimated_monthly_savings"],
+            r["priority"]] for r in recommendations[:8]])  # fmt: skip
     stderr.print(f"loaded {summary['ingest']['accepted']:,} events in {summary['seconds']}s; "
                  f"demo org API key: {summary['org']['api_key']}")  # fmt: skip

@@ -82,14 +82,10 @@ class UsageRequestKey(Base):
     timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class UsageRollupHourly(Base):
-    """Sums per org, hour and rollup dimensions, maintained on ingest. Missing dimensions are stored as ''."""
-
-    __tablename__ = "usage_rollup_hourly"
-    __table_args__ = (PrimaryKeyConstraint("organization_id", "hour", *ROLLUP_DIMENSIONS),)
+class RollupSums:
+    """The dimensions and sums both rollups keep; missing dimensions are stored as ''."""
 
     organization_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     provider: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(Text)
     team: Mapped[str] = mapped_column(Text)
@@ -110,29 +106,19 @@ class UsageRollupHourly(Base):
     latency_count: Mapped[int] = mapped_column(BigInteger)
 
 
-class UsageRollupDaily(Base):
+class UsageRollupHourly(RollupSums, Base):
+    """Sums per org, hour and rollup dimensions, maintained on ingest."""
+
+    __tablename__ = "usage_rollup_hourly"
+    __table_args__ = (PrimaryKeyConstraint("organization_id", "hour", *ROLLUP_DIMENSIONS),)
+
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UsageRollupDaily(RollupSums, Base):
     """The same sums per UTC day: breakdowns over weeks and months read tens of rows per day, not hundreds."""
 
     __tablename__ = "usage_rollup_daily"
     __table_args__ = (PrimaryKeyConstraint("organization_id", "day", *ROLLUP_DIMENSIONS),)
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     day: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    provider: Mapped[str] = mapped_column(Text)
-    model: Mapped[str] = mapped_column(Text)
-    team: Mapped[str] = mapped_column(Text)
-    project: Mapped[str] = mapped_column(Text)
-    feature: Mapped[str] = mapped_column(Text)
-    environment: Mapped[str] = mapped_column(Text)
-    task_type: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(Text)
-    requests: Mapped[int] = mapped_column(BigInteger)
-    input_tokens: Mapped[int] = mapped_column(BigInteger)
-    output_tokens: Mapped[int] = mapped_column(BigInteger)
-    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
-    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
-    reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
-    cost: Mapped[Decimal] = mapped_column(Numeric(30, 12))
-    unpriced_requests: Mapped[int] = mapped_column(BigInteger)
-    latency_ms_sum: Mapped[float] = mapped_column(Numeric(30, 3))
-    latency_count: Mapped[int] = mapped_column(BigInteger)

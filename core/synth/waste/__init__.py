@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core.synth.waste.base import CATEGORY, NOT_PLANTED, PlantContext, Planted, Planter, WasteKind
+from core.detectors.categories import CATEGORY
+from core.synth.waste.base import NOT_PLANTED, PlantContext, Planted, Planter, WasteKind
 from core.synth.waste.models import (
     plant_batch_api,
     plant_embedding_optimization,

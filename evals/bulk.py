@@ -22,7 +22,7 @@ _FILL = """
 INSERT INTO usage_events (organization_id, timestamp, request_id, provider, model, endpoint, input_tokens,
     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, batch, latency_ms, status, attempt,
     team, feature, user_id, environment, task_type, price_id, cost, cost_status, ingested_at)
-SELECT :org, :start + (g * :span / :total) * interval '1 second', 'bulk-' || g, m.provider, m.model, 'chat',
+SELECT :org, :start + ((g - 1) * :span / :total) * interval '1 second', 'bulk-' || g, m.provider, m.model, 'chat',
        1000 + (g * 7919) % 7000, 50 + (g * 104729) % 1500, 0, 0, 0, false, 100 + g % 4000, 'success', 1,
        'team-' || (g % 7), 'feature-' || (g % 23), 'user-' || (g % 997), 'production', 'question_answering',
        p.id, tt_cost(p, 1000 + (g * 7919) % 7000, 50 + (g * 104729) % 1500, 0, 0, 0, false), 'priced', now()

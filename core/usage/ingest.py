@@ -275,6 +275,7 @@ def _ingest(
     writer.start()
     ingested_at = datetime.now(UTC)
     batch: dict[str, StagedEvent] = {}
+    repeats = 0  # in-load repeats, counted here; the writer thread counts ids stored before
     try:
         for position, raw in items:
             try:
@@ -283,7 +284,7 @@ def _ingest(
                 result.reject(position, str(exc))
                 continue
             if staged.request_id in batch:
-                result.duplicates += 1  # the first occurrence in a load wins
+                repeats += 1  # the first occurrence in a load wins
                 continue
             batch[staged.request_id] = staged
             if len(batch) >= batch_rows:
@@ -296,6 +297,7 @@ def _ingest(
         writer.join()
     if writer.error is not None:
         raise writer.error
+    result.duplicates += repeats
     return result
 
 

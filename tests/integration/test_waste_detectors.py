@@ -7,93 +7,17 @@ The healthy control org yields no finding worth more than 2% of its spend.
 
 from __future__ import annotations
 
-import time
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
+from synth_fixtures import Loaded
 
-from core.detectors.waste import DETECTORS, DetectorContext, Finding, run_all
-from core.pricing.book import PriceBook
-from core.pricing.rates import pico_decimal
-from core.synth import SyntheticOrg, expected_savings, generate_org
+from core.detectors.waste import DETECTORS, Finding
+from core.synth import expected_savings
 from core.synth.manifest import PriceFn
 
-END = datetime(2026, 3, 1, tzinfo=UTC)
-SEED = 7
-SCALE = 0.2
 TOLERANCE = Decimal("0.15")
 CONTROL_MAX_SHARE = Decimal("0.02")
-
-
-@dataclass
-class Loaded:
-    org: SyntheticOrg
-    org_id: uuid.UUID
-    findings: list[Finding]
-    seconds: float
-    spend: Decimal
-
-
-def _load(db: Any, org: SyntheticOrg) -> Loaded:
-    from core.orgs.service import create_org
-    from core.usage.events import decode_json
-    from core.usage.ingest import ingest
-
-    with db.session() as session:
-        org_id = create_org(session, slug=f"{org.slug}-{uuid.uuid4().hex[:8]}").id
-        book = PriceBook.load(session)
-    lines = enumerate(org.events.jsonl(), start=1)
-    ingest(db, org_id=org_id, items=lines, parse=decode_json, book=book)
-    window = org.manifest.window
-    with db.engine.connect() as conn:
-        ctx = DetectorContext(conn, org_id, window.start, window.end)
-        started = time.perf_counter()
-        findings = run_all(ctx)
-        seconds = time.perf_counter() - started
-        spend = ctx.query(
-            "SELECT coalesce(sum(cost), 0) AS cost FROM usage_events e WHERE "
-            "e.organization_id = :org AND e.timestamp >= :start AND e.timestamp < :end",
-            "spend",
-        ).rows[0]["cost"]
-    return Loaded(org, org_id, findings, seconds, Decimal(spend))
-
-
-@pytest.fixture(scope="module")
-def wasteful(db: Any) -> Loaded:
-    return _load(db, generate_org(seed=SEED, end=END, scale=SCALE))
-
-
-@pytest.fixture(scope="module")
-def control(db: Any) -> Loaded:
-    return _load(db, generate_org(seed=SEED, end=END, scale=SCALE, healthy=True))
-
-
-@pytest.fixture(scope="module")
-def price_fn(db: Any) -> PriceFn:
-    """Prices one event dict at list prices: the PriceBook's price version, exactly as tt_cost() computes."""
-    with db.session() as session:
-        book = PriceBook.load(session)
-
-    def price(event: dict[str, Any]) -> Decimal | None:
-        price_id = book.resolve(None, event["provider"], event["model"], event["timestamp"])
-        if price_id is None:
-            return None
-        rates = book.rates[price_id]
-        pico = rates.cost_pico(
-            event.get("input_tokens", 0),
-            event.get("output_tokens", 0),
-            event.get("cache_read_tokens", 0),
-            event.get("cache_write_tokens", 0),
-            event.get("reasoning_tokens", 0),
-            bool(event.get("batch")),
-        )
-        return pico_decimal(pico)
-
-    return price
 
 
 def _matching(loaded: Loaded, kind: str) -> list[Finding]:
@@ -133,12 +57,12 @@ def test_no_false_positives_on_other_features(wasteful: Loaded) -> None:
     for finding in wasteful.findings:
         item = wasteful.org.manifest.waste_item(finding.type)
         if finding.scope.get("feature") != item.scope["feature"]:
-            monthly_spend = wasteful.spend * 30 / Decimal(wasteful.org.manifest.window.days)
+            monthly_spend = wasteful.monthly_spend
             assert finding.estimated_monthly_savings <= CONTROL_MAX_SHARE * monthly_spend, finding
 
 
 def test_control_org_has_no_material_findings(control: Loaded) -> None:
-    monthly_spend = control.spend * 30 / Decimal(control.org.manifest.window.days)
+    monthly_spend = control.monthly_spend
     big = [f for f in control.findings if f.estimated_monthly_savings > CONTROL_MAX_SHARE * monthly_spend]
     print(
         f"\ncontrol: spend {monthly_spend:.2f}/month, {len(control.findings)} findings: "

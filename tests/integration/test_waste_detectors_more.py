@@ -7,27 +7,18 @@ findings claim the same calls' dollars.
 
 from __future__ import annotations
 
-import time
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
+from synth_fixtures import Loaded
 
-from core.detectors.waste import DetectorContext, Finding, dedupe_findings, run_all
+from core.detectors.waste import Finding, dedupe_findings
 from core.detectors.waste.base import Finding as BaseFinding
 from core.detectors.waste.dedupe import conflicts
 from core.detectors.waste.quality import REGISTRY, TASK_CATEGORY, quality_drop
-from core.pricing.book import PriceBook
-from core.pricing.rates import pico_decimal
-from core.synth import SyntheticOrg, expected_savings, generate_org
+from core.synth import expected_savings
 from core.synth.manifest import PriceFn
 
-END = datetime(2026, 3, 1, tzinfo=UTC)
-SEED = 7
-SCALE = 0.2
 TOLERANCE = Decimal("0.15")
 CONTROL_MAX_SHARE = Decimal("0.02")
 NEW_KINDS = (
@@ -39,74 +30,6 @@ NEW_KINDS = (
     "embedding_optimization",
     "cost_per_outcome",
 )
-
-
-@dataclass
-class Loaded:
-    org: SyntheticOrg
-    org_id: uuid.UUID
-    findings: list[Finding]
-    raw: list[Finding]  # before de-duplication
-    seconds: float
-    monthly_spend: Decimal
-
-
-def _load(db: Any, org: SyntheticOrg) -> Loaded:
-    from core.orgs.service import create_org
-    from core.usage.events import decode_json
-    from core.usage.ingest import ingest
-
-    with db.session() as session:
-        org_id = create_org(session, slug=f"{org.slug}-{uuid.uuid4().hex[:8]}").id
-        book = PriceBook.load(session)
-    ingest(db, org_id=org_id, items=enumerate(org.events.jsonl(), start=1), parse=decode_json, book=book)
-    window = org.manifest.window
-    with db.engine.connect() as conn:
-        ctx = DetectorContext(conn, org_id, window.start, window.end)
-        started = time.perf_counter()
-        findings = run_all(ctx)
-        seconds = time.perf_counter() - started
-        raw = run_all(ctx, dedupe=False)
-        spend = ctx.query(
-            "SELECT coalesce(sum(cost), 0) AS cost FROM usage_events e WHERE "
-            "e.organization_id = :org AND e.timestamp >= :start AND e.timestamp < :end",
-            "spend",
-        ).rows[0]["cost"]
-    monthly = Decimal(spend) * 30 / Decimal(window.days)
-    return Loaded(org, org_id, findings, raw, seconds, monthly)
-
-
-@pytest.fixture(scope="module")
-def wasteful(db: Any) -> Loaded:
-    return _load(db, generate_org(seed=SEED, end=END, scale=SCALE))
-
-
-@pytest.fixture(scope="module")
-def control(db: Any) -> Loaded:
-    return _load(db, generate_org(seed=SEED, end=END, scale=SCALE, healthy=True))
-
-
-@pytest.fixture(scope="module")
-def price_fn(db: Any) -> PriceFn:
-    """One event dict at list prices, exactly as tt_cost() computes."""
-    with db.session() as session:
-        book = PriceBook.load(session)
-
-    def price(event: dict[str, Any]) -> Decimal | None:
-        price_id = book.resolve(None, event["provider"], event["model"], event["timestamp"])
-        if price_id is None:
-            return None
-        pico = book.rates[price_id].cost_pico(
-            event.get("input_tokens", 0),
-            event.get("output_tokens", 0),
-            event.get("cache_read_tokens", 0),
-            event.get("cache_write_tokens", 0),
-            event.get("reasoning_tokens", 0),
-            bool(event.get("batch")),
-        )
-        return pico_decimal(pico)
-
-    return price
 
 
 def _matching(loaded: Loaded, kind: str) -> list[Finding]:

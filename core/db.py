@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -133,4 +132,3 @@ def get_database() -> Database:
 def reset_database_cache() -> None:
     get_database.cache_clear()
     get_settings.cache_clear()
-    os.environ.pop("_TOKENTRA_DB_READY", None)

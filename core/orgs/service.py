@@ -18,7 +18,6 @@ from core.usage.models import UsageEventRow, UsageRequestKey, UsageRollupDaily, 
 ROLES = ("owner", "admin", "member", "viewer", "billing")
 SCOPES = ("full", "ingest")
 KEY_PREFIX = "tt_live_"
-SYSTEM_ORG_SLUG = "tokentra-system"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 

@@ -88,11 +88,5 @@ def _first(*rates: int | None) -> int:
     raise ValueError("no rate")  # unreachable: the last candidate is always set
 
 
-def pico_text(pico: int) -> str:
-    """Pico-USD as an exact decimal string (what NUMERIC columns take)."""
-    whole, fraction = divmod(pico, PICO)
-    return f"{whole}.{fraction:012d}"
-
-
 def pico_decimal(pico: int) -> Decimal:
     return Decimal(pico).scaleb(-12)

@@ -35,6 +35,7 @@ SELECT count(*), min(timestamp), max(timestamp) FROM changed
 """
 
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=EPOCH.tzinfo)
+_BEFORE_ALL = EPOCH - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,9 @@ def _default_start(book: PriceBook, org_id: uuid.UUID | None, provider: str, mod
 
 
 def _segments(periods: list[Period]) -> list[tuple[datetime, datetime, int | None]]:
-    """Periods as [start, end) segments covering all time; None = no price there."""
-    segments: list[tuple[datetime, datetime, int | None]] = [(EPOCH - timedelta(days=1), periods[0].start, None)]
+    """Periods as [start, end) segments covering all time; None = no price there (all time without periods)."""
+    first = periods[0].start if periods else _FAR_FUTURE
+    segments: list[tuple[datetime, datetime, int | None]] = [(_BEFORE_ALL, first, None)]
     segments += [(p.start, p.end or _FAR_FUTURE, p.price_id) for p in periods]
     return segments
 
@@ -108,8 +110,7 @@ def reprice(conn: Connection, book: PriceBook, *, provider: str, model: str,
         if book.catalogue_key(event_provider, event_model) != key:
             continue
         periods = book.periods(org, event_provider, event_model)
-        segments = _segments(periods) if periods else [(EPOCH - timedelta(days=1), _FAR_FUTURE, None)]
-        for start, end, price_id in segments:
+        for start, end, price_id in _segments(periods):
             count, first, last = conn.execute(
                 text(_UPDATE_SEGMENT),
                 {"price_id": price_id, "org": org, "provider": event_provider, "model": event_model,

@@ -14,7 +14,6 @@ import orjson
 from core.errors import InvalidInput
 from core.usage.events import FIELDS, UsageEvent, decode_json, from_dict
 
-FORMATS = ("jsonl", "csv")
 _JSON_CELLS = ("usage", "metadata")
 
 Progress = Callable[[int], None]
@@ -59,8 +58,9 @@ def csv_rows(stream: IO[bytes], progress: Progress | None = None) -> Iterator[tu
     position = 0
     for row in reader:
         if progress is not None:
-            progress(text.buffer.tell() - position if hasattr(text.buffer, "tell") else 0)
-            position = text.buffer.tell() if hasattr(text.buffer, "tell") else 0
+            now = stream.tell()
+            progress(now - position)
+            position = now
         yield reader.line_num, {key: value for key, value in row.items() if value not in ("", None)}
 
 

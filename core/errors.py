@@ -41,3 +41,9 @@ class DatabaseUnavailable(TokentraError):
     """The database could not be started or reached."""
 
     code = "database_unavailable"
+
+
+class Unauthenticated(TokentraError):
+    """No API key, or one that is unknown, revoked or expired."""
+
+    code = "unauthenticated"

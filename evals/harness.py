@@ -3,6 +3,7 @@ and writes a JSON report and a Markdown table under evals/reports/."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Callable
@@ -35,9 +36,19 @@ def suite(name: str, *, about: str, **defaults: Any) -> Callable[[SuiteFn], Suit
     return register
 
 
+# Modules whose @suite functions register on import; a module listed here that is not written yet is skipped.
+SUITE_MODULES = ("evals.perf", "evals.routing", "evals.cache", "evals.agents", "evals.assistant", "evals.gateway")
+
+
 def suites() -> dict[str, Suite]:
-    from evals import perf  # noqa: F401  (registers its suites)
     from evals.nab import nab_suite
+
+    for module in SUITE_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
 
     if "nab" not in _SUITES:
         _SUITES["nab"] = Suite("nab", nab_suite, {"workers": 2}, "NAB scores of the point anomaly detector")

@@ -37,7 +37,15 @@ def suite(name: str, *, about: str, **defaults: Any) -> Callable[[SuiteFn], Suit
 
 
 # Modules whose @suite functions register on import; a module listed here that is not written yet is skipped.
-SUITE_MODULES = ("evals.perf", "evals.routing", "evals.cache", "evals.agents", "evals.assistant", "evals.gateway")
+SUITE_MODULES = (
+    "evals.perf",
+    "evals.routing",
+    "evals.cache",
+    "evals.agents",
+    "evals.assistant",
+    "evals.gateway",
+    "evals.track",
+)
 
 
 def suites() -> dict[str, Suite]:

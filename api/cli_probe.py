@@ -23,3 +23,23 @@ def probe_series(file: Annotated[Path, typer.Argument(help="CSV with header 'tim
     writer.writerow(["timestamp", "value", "anomaly_score"])
     for (stamp, value), score in zip(raw, scores.tolist(), strict=True):
         writer.writerow([stamp, value, f"{score:.6f}"])
+
+
+@probe_app.command("route")
+def probe_route(file: Annotated[Path, typer.Argument(help='JSONL with {"prompt", "system"?} per line')]) -> None:
+    """Classify every prompt (no LLM call): JSONL {"score", "tier", "task_type", "category"} per input line."""
+    import orjson
+
+    from core.routing.classify import classify
+
+    with file.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                item = orjson.loads(line)
+                prompt, system = item["prompt"], item.get("system")
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                raise typer.BadParameter(f"line {number}: expected {{'prompt', 'system'?}}: {exc}") from exc
+            result = classify(str(prompt), None if system is None else str(system))
+            out = {"score": result.score, "tier": result.tier, "task_type": result.task_type,
+                   "category": result.category}  # fmt: skip
+            sys.stdout.write(orjson.dumps(out).decode() + "\n")

@@ -10,7 +10,11 @@ from typing import Annotated
 
 import typer
 
+from api.cli_ask import ask_command
+from api.cli_insights import evaluate_after_ingest, register_insights
+from api.cli_nightly import register_nightly
 from api.cli_probe import probe_app
+from api.cli_serve import serve
 from api.cli_support import database, emit_json, progress_bar, stderr, table
 from api.timeparse import parse_time, rfc3339
 from core.errors import InvalidInput, TokentraError
@@ -21,7 +25,7 @@ from core.pricing.reprice import PriceInput, add_price, reprice
 from core.schema import upgrade
 from core.usage.ingest import ingest as ingest_events
 from core.usage.queries import CostQuery, cost_breakdown
-from core.usage.readers import csv_rows, detect_format, jsonl_lines, open_binary, parse_csv_row, parse_json_line
+from core.usage.readers import FORMATS, detect_format, open_binary, reader
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="TokenTRA: AI cost intelligence.")  # fmt: skip
@@ -34,6 +38,10 @@ app.add_typer(org_app, name="org")
 app.add_typer(key_app, name="key")
 app.add_typer(prices_app, name="prices")
 app.add_typer(probe_app, name="probe")
+register_nightly(app)
+register_insights(app)
+app.command("ask")(ask_command)
+app.command("serve")(serve)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")]
 OrgOption = Annotated[str, typer.Option("--org", help="organization slug")]
@@ -117,23 +125,23 @@ def prices_set(
 def ingest(
     path: Annotated[Path, typer.Argument(help="JSONL or CSV file, optionally .gz")],
     org: OrgOption,
-    file_format: Annotated[str | None, typer.Option("--format", help="jsonl | csv")] = None,
+    file_format: Annotated[str | None, typer.Option("--format", help="jsonl | csv | otlp-json")] = None,
     batch_rows: Annotated[int, typer.Option("--batch-rows", min=100, max=1_000_000)] = 25_000,
     as_json: JsonFlag = False,
 ) -> None:
     """Load usage events from a file (streaming, COPY), idempotent on request_id."""
     fmt = file_format or detect_format(path)
-    if fmt not in ("jsonl", "csv"):
-        raise InvalidInput(f"--format must be jsonl or csv, not {fmt!r}")
+    if fmt not in FORMATS:
+        raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     db = database()
     with db.session() as session:
         org_id = get_org(session, org).id
         book = PriceBook.load(session)
     started = time.perf_counter()
     with open_binary(path) as stream, progress_bar(path.stat().st_size, f"ingest {path.name}") as advance:
-        items = jsonl_lines(stream, advance) if fmt == "jsonl" else csv_rows(stream, advance)
-        parse = parse_json_line if fmt == "jsonl" else parse_csv_row
+        items, parse = reader(fmt, stream, advance)
         result = ingest_events(db, org_id=org_id, items=items, parse=parse, book=book, batch_rows=batch_rows)
+    budgets = evaluate_after_ingest(db, org_id) if result.accepted else []
     elapsed = time.perf_counter() - started
     document = {
         "accepted": result.accepted,
@@ -143,6 +151,7 @@ def ingest(
         "unpriced": result.unpriced,
         "seconds": round(elapsed, 3),
         "events_per_second": round((result.accepted + result.duplicates) / elapsed) if elapsed else None,
+        "budget_alerts": [{"budget": b["name"], "threshold": t} for b in budgets for t in b["alerts_raised"]],
     }
     if as_json:
         emit_json(document)
@@ -197,13 +206,16 @@ def recommend_cmd(
     window_days: Annotated[int, typer.Option("--window-days")] = 30,
     as_json: JsonFlag = False,
 ) -> None:
-    """Find waste in the window and store the recommendations (deterministic detectors)."""
-    from core.detectors.recommend import recommend
+    """Run the consensus recommendation graph over the window and store the recommendations."""
+    from core.config import get_settings
+    from core.routing.llm import build_llm
+    from graphs.runs import run_recommendations
 
     db = database()
     with db.session() as session:
         org_id = get_org(session, org).id
-    result = recommend(db, org_id=org_id, as_of=parse_time(as_of, name="--as-of"), window_days=window_days)
+    result = run_recommendations(db, org_id=org_id, as_of=parse_time(as_of, name="--as-of"), window_days=window_days,
+                                 llm=build_llm(get_settings()))  # fmt: skip
     if as_json:
         emit_json(result)
         return

@@ -43,3 +43,31 @@ def probe_route(file: Annotated[Path, typer.Argument(help='JSONL with {"prompt",
             out = {"score": result.score, "tier": result.tier, "task_type": result.task_type,
                    "category": result.category}  # fmt: skip
             sys.stdout.write(orjson.dumps(out).decode() + "\n")
+
+
+@probe_app.command("cache")
+def probe_cache(file: Annotated[Path, typer.Argument(help='JSONL with {"text_a", "text_b"} per line')]) -> None:
+    """Would a cache holding text_a answer text_b (default settings)? JSONL {"similarity", "hit"} per line."""
+    import json
+
+    from core.cache.keys import DEFAULT_SIMILARITY_THRESHOLD
+    from core.cache.semantic import SemanticMatcher
+    from core.errors import InvalidInput
+    from core.routing.embeddings import get_embedder
+
+    pairs: list[tuple[str, str]] = []
+    for number, line in enumerate(file.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise InvalidInput(f"line {number}: not JSON ({exc})") from exc
+        texts = (row.get("text_a"), row.get("text_b")) if isinstance(row, dict) else (None, None)
+        if not all(isinstance(text, str) for text in texts):
+            raise InvalidInput(f"line {number}: text_a and text_b must be strings")
+        pairs.append((row["text_a"], row["text_b"]))
+    matcher = SemanticMatcher(get_embedder())
+    for similarity in matcher.score_pairs(pairs):
+        hit = matcher.hit(similarity, DEFAULT_SIMILARITY_THRESHOLD)
+        sys.stdout.write(json.dumps({"similarity": round(similarity, 6), "hit": hit}) + "\n")

@@ -47,3 +47,21 @@ class Unauthenticated(TokentraError):
     """No API key, or one that is unknown, revoked or expired."""
 
     code = "unauthenticated"
+
+
+class ModelOutputInvalid(TokentraError):
+    """Our own model call kept returning output that does not parse or does not check out (after retries)."""
+
+    code = "model_output_invalid"
+
+
+class ModelUnavailable(TokentraError):
+    """Our own model call failed at the provider after the router's retries and fallbacks."""
+
+    code = "model_unavailable"
+
+
+class RateLimited(TokentraError):
+    """A rate-limit routing rule refuses the request (its window is full)."""
+
+    code = "rate_limited"

@@ -1,5 +1,6 @@
 """Imports every ORM module so that Base.metadata holds the whole schema (Alembic's target)."""
 
+from core.assistant.models import SqlQueryLog
 from core.audit.models import AgentRun, AuditLogEntry
 from core.budgets.models import AlertDelivery, AlertEvent, AlertRule, Budget, BudgetPeriodState
 from core.cache.models import ResponseCacheEntry
@@ -29,6 +30,7 @@ __all__ = [
     "Recommendation",
     "ResponseCacheEntry",
     "RoutingRule",
+    "SqlQueryLog",
     "Team",
     "UsageEventRow",
     "UsageRequestKey",

@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 
 from core.db import Database
 from core.pricing.catalogue import sync_catalogue
+from migrations.checkpoints import create_checkpoint_tables
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +40,8 @@ def upgrade(db: Database) -> str:
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('tokentra_schema'))")
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+        conn.exec_driver_sql("SELECT tokentra_apply_org_rls()")  # RLS on org tables of later migrations (0006)
+        create_checkpoint_tables(conn)  # LangGraph checkpointer tables: never built at run time (setup() hangs)
     with db.session() as session:
         sync_catalogue(session)
     return head_revision()

@@ -45,6 +45,7 @@ SUITE_MODULES = (
     "evals.assistant",
     "evals.gateway",
     "evals.track",
+    "evals.insights",
 )
 
 

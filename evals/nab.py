@@ -145,7 +145,17 @@ def evaluate(sweeps: Mapping[str, FileSweep], weights: Weights) -> dict[str, Any
         raw = sum(raw_score(s, threshold, weights) for s in members)
         score = normalized(raw, members, weights)  # NaN when the category has no windows: only FPs count
         categories[category] = {"raw": round(raw, 3), "score": None if math.isnan(score) else round(score, 2)}
-    return {"threshold": threshold, "score": normalized(float(raws[best]), files, weights), "categories": categories}
+    return {"threshold": threshold, "score": normalized(float(raws[best]), files, weights), "categories": categories,
+            "files": {name: file_report(s, threshold, weights) for name, s in sweeps.items()}}  # fmt: skip
+
+
+def file_report(sweep: FileSweep, threshold: float, weights: Weights) -> dict[str, float]:
+    """What the corpus threshold did in one file: windows found, false positives (rows), its raw score."""
+    detected = sweep.anomaly >= threshold
+    found = len(set(sweep.window[detected & (sweep.window >= 0)].tolist()))
+    false_positives = int((detected & (sweep.window < 0)).sum())
+    return {"windows": sweep.windows_total, "found": found, "false_positives": false_positives,
+            "raw": round(raw_score(sweep, threshold, weights), 3)}  # fmt: skip
 
 
 def load_weights(data_dir: Path) -> dict[str, Weights]:
@@ -205,5 +215,6 @@ def nab_suite(config: dict[str, Any]) -> dict[str, Any]:
     metrics["files"] = len(names)
     metrics["categories_standard"] = {c: v["score"] for c, v in evaluations["standard"]["categories"].items()}
     metrics["categories_standard_raw"] = {c: v["raw"] for c, v in evaluations["standard"]["categories"].items()}
+    metrics["files_standard"] = evaluations["standard"]["files"]
     metrics["published_standard"] = PUBLISHED_STANDARD
     return metrics

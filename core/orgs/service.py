@@ -8,7 +8,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, InvalidInput, NotFound
@@ -77,3 +77,25 @@ def delete_org(session: Session, org_id: uuid.UUID) -> None:
     for table in (UsageEventRow, UsageRequestKey, UsageRollupHourly, UsageRollupDaily):
         session.execute(delete(table).where(table.organization_id == org_id))
     session.execute(delete(Organization).where(Organization.id == org_id))
+
+
+def list_keys(session: Session, *, org_id: uuid.UUID) -> list[ApiKey]:
+    """An org's keys, newest first (revoked ones included, marked by revoked_at)."""
+    query = select(ApiKey).where(ApiKey.organization_id == org_id).order_by(ApiKey.created_at.desc(), ApiKey.id)
+    return list(session.scalars(query))
+
+
+def get_key(session: Session, *, org_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+    key = session.scalar(select(ApiKey).where(ApiKey.organization_id == org_id, ApiKey.id == key_id))
+    if key is None:
+        raise NotFound(f"no API key {key_id}")
+    return key
+
+
+def revoke_key(session: Session, *, org_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+    """Mark a key of this org revoked (idempotent: revoking twice keeps the first time)."""
+    key = get_key(session, org_id=org_id, key_id=key_id)
+    if key.revoked_at is None:
+        key.revoked_at = session.scalar(select(func.now()))
+        session.flush()
+    return key

@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -27,11 +29,16 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 from core.db import Database
 from core.pricing.book import PriceBook
 from core.pricing.rates import pico_decimal
-from core.usage.events import UsageEvent, canonical_tokens, utc
+from core.usage.events import InvalidEvent, UsageEvent, canonical_tokens, utc
 from core.usage.models import ROLLUP_DIMENSIONS
 from core.usage.rollups import MEASURES, UPSERT_DAILY_FROM_BATCH, UPSERT_HOURLY_FROM_BATCH
 
 MAX_REPORTED_REJECTIONS = 10_000
+# Besides the schema, an event must be storable, or it would fail its whole batch's COPY.
+# Monthly partitions are created on demand: keep dates sane (a typo'd year 9999 would make one per event).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_REPORTED_COST = Decimal(10**12)  # fits reported_cost NUMERIC(24,12)
 
 EVENT_COLUMNS = (
     "organization_id", "timestamp", "request_id", "provider", "model", "endpoint",
@@ -114,10 +121,36 @@ class StagedEvent:
     unpriced: tuple[str, str] | None
 
 
-def stage_event(event: UsageEvent, book: PriceBook, org_id: uuid.UUID, ingested_at: datetime) -> StagedEvent:
+_TEXT_FIELDS = tuple(
+    name for name, kind in zip(UsageEvent.__struct_fields__, msgspec.structs.fields(UsageEvent), strict=True)
+    if "str" in repr(kind.type)
+)  # fmt: skip
+
+
+def _has_nul(event: UsageEvent) -> bool:
+    if any("\x00" in value for name in _TEXT_FIELDS if isinstance(value := getattr(event, name), str)):
+        return True
+    return any(b"\\u0000" in msgspec.json.encode(obj) for obj in (event.metadata, event.usage) if obj)
+
+
+def check_storable(event: UsageEvent, moment: datetime, *, check_text: bool) -> None:
+    """A timestamp in a sane range, a reported_cost that fits its column and (when the raw input could hold
+    one: `check_text`) no NUL character, which Postgres text cannot store. Raises InvalidEvent."""
+    if not EARLIEST <= moment < LATEST:
+        raise InvalidEvent(f"timestamp: must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d}")
+    cost = event.reported_cost
+    if cost is not None and not (cost.is_finite() and abs(cost) < MAX_REPORTED_COST):
+        raise InvalidEvent(f"reported_cost: must be a number below {MAX_REPORTED_COST:,}")
+    if check_text and _has_nul(event):
+        raise InvalidEvent("text fields and metadata must not contain NUL (\\u0000) characters")
+
+
+def stage_event(event: UsageEvent, book: PriceBook, org_id: uuid.UUID, ingested_at: datetime, *,
+                check_text: bool = True) -> StagedEvent:  # fmt: skip
     """Validate the cross-field rules, price the event and build its row; raises ValueError."""
     tokens = canonical_tokens(event)
     moment = utc(event.timestamp)
+    check_storable(event, moment, check_text=check_text)
     provider = event.provider.lower()
     price_id = book.resolve(org_id, provider, event.model, moment)
     cost = None if price_id is None else book.rates[price_id].cost_pico(
@@ -279,7 +312,9 @@ def _ingest(
     try:
         for position, raw in items:
             try:
-                staged = stage_event(parse(raw), book, org_id, ingested_at)
+                # Only an escaped NUL can reach a JSON line's text; other inputs are checked field by field.
+                check_text = not isinstance(raw, bytes) or b"\\u0000" in raw
+                staged = stage_event(parse(raw), book, org_id, ingested_at, check_text=check_text)
             except ValueError as exc:  # InvalidEvent and the cross-field rules
                 result.reject(position, str(exc))
                 continue

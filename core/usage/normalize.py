@@ -141,7 +141,9 @@ def _break_tie(shapes: set[str], provider: str | None) -> str:
 
 def _chat(usage: Mapping[str, Any]) -> TokenCounts:
     prompt = _required(usage, "prompt_tokens")
-    completion = _required(usage, "completion_tokens")
+    # OpenAI embeddings usage ({"prompt_tokens", "total_tokens"}) has no completion count: it is 0.
+    embeddings = "completion_tokens" not in usage and usage.get("total_tokens") == prompt
+    completion = 0 if embeddings else _required(usage, "completion_tokens")
     prompt_details = _obj(usage.get("prompt_tokens_details"), "prompt_tokens_details")
     completion_details = _obj(usage.get("completion_tokens_details"), "completion_tokens_details")
     cache_read = _opt(prompt_details, "cached_tokens", "prompt_tokens_details.")

@@ -76,3 +76,25 @@ def parse_csv_row(row: dict[str, Any]) -> UsageEvent:
             except orjson.JSONDecodeError as exc:
                 raise ValueError(f"{name}: not valid JSON ({exc})") from exc
     return from_dict(row, from_strings=True)
+
+
+FORMATS = ("jsonl", "csv", "otlp-json")
+
+
+def parse_otlp_item(item: Any) -> UsageEvent:
+    from core.usage.otlp import parse_item
+
+    return from_dict(parse_item(item))
+
+
+def reader(fmt: str, stream: IO[bytes], progress: Progress | None = None) -> tuple[Iterator[tuple[int, Any]], Any]:
+    """(items, parse) for ingest() of a stream in one of FORMATS."""
+    if fmt == "jsonl":
+        return jsonl_lines(stream, progress), parse_json_line
+    if fmt == "csv":
+        return csv_rows(stream, progress), parse_csv_row
+    if fmt == "otlp-json":
+        from core.usage.otlp import otlp_json_items
+
+        return otlp_json_items(stream), parse_otlp_item
+    raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")

@@ -452,3 +452,24 @@ def test_ingested_costs_equal_tt_cost_for_every_catalogue_price(org, db, load_js
         ).fetchone()
     assert priced == (len(lines),)
     assert not differing, f"{len(differing)} differ, e.g. {differing[:5]}"
+
+
+def test_unstorable_lines_are_rejected_alone_in_a_file(org, load_jsonl, fetch_events):
+    """Values Postgres cannot store would fail a whole COPY batch: each is rejected on its own line."""
+    lines = [
+        event("ok-1"),
+        event("nul-text", feature="bad\u0000feature"),
+        event("nul-metadata", metadata={"note": "x\u0000y"}),
+        event("far-future", timestamp="9999-01-01T00:00:00Z"),
+        event("ancient", timestamp="1970-01-01T00:00:00Z"),
+        event("huge-cost", reported_cost=1e20),
+        event("ok-2", metadata={"note": "plain"}),
+    ]
+    result = load_jsonl(org.id, lines)
+    errors = rejected(result)
+    assert sorted(errors) == [2, 3, 4, 5, 6]
+    assert all("NUL" in errors[line] for line in (2, 3))
+    assert all("timestamp" in errors[line] for line in (4, 5))
+    assert "reported_cost" in errors[6]
+    assert result.accepted == 2
+    assert set(fetch_events(org.id)) == {"ok-1", "ok-2"}

@@ -75,3 +75,6 @@ def test_late_detection_and_false_positive_weights() -> None:
     expected_raw = float(tp / max_tp + 0.11 * fp)
     assert result["threshold"] == 1.0
     assert result["score"] == pytest.approx(100 * (expected_raw + 1.0) / 2.0, abs=0.01)
+    report = result["files"]["x/a.csv"]
+    assert (report["windows"], report["found"], report["false_positives"]) == (1, 1, 1)
+    assert report["raw"] == pytest.approx(expected_raw, abs=1e-3)

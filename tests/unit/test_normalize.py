@@ -563,6 +563,8 @@ VALID = [
     ),
     pytest.param(LANGCHAIN_AI_MESSAGE, TokenCounts(2545, 400, 2000, 500, 150), id="langchain-ai-message"),
     pytest.param(CANONICAL, TokenCounts(1000, 200, 600, 100, 50), id="canonical"),
+    # OpenAI embeddings response usage (POST /v1/embeddings): no completion count.
+    pytest.param({"prompt_tokens": 8, "total_tokens": 8}, TokenCounts(8, 0), id="openai-embeddings"),
 ]
 
 

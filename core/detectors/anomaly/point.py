@@ -1,43 +1,47 @@
-"""A streaming point anomaly detector: each score uses only the points before it (NAB-style online).
+"""A streaming point anomaly detector: each score uses only the points before and at it (NAB's online rule).
 
-score = how far the value is from BOTH the recent level (median of the last `window` points) and, once
-days of history exist, the same hour of day / week, in robust sigmas (MAD). A two-window median test
-detects level shifts and re-baselines, so a new regime stops alarming. Repeats of one incident are
-damped: a raw score counts in full only when it beats every raw score of the last `suppress` points.
+The raw score is contextual novelty (point_novelty.py): how new the value is given the few values before
+it, on several coarse grids of the range of the last `memory` points. A spike, a dip, a jump to a new
+level, or familiar values arriving in an order never seen (e.g. a series that stops moving where it always
+moved) score high; a pattern met before, such as a daily cycle, scores low, so no explicit seasonality
+model is needed. A new extreme (outside the grid) always scores 1: in pure noise that is a rare record.
+
+One alert per incident: after any raw score of at least `rest_level`, the next `rest` points score 0
+unless one of them is more novel than every point of that rest (a new, worse event), so an incident
+raises one alert rather than a burst. Fixed limits (`upper_limit`, `lower_limit`) on the
+value always score 1.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from core.detectors.anomaly.robust import fast_median, median_scale, to_unit
-from core.detectors.anomaly.seasonal import SeasonalProfile
-
-PERIOD_SAMPLE = 10  # points used to estimate the sampling period before seasonal slots start
+from core.detectors.anomaly.point_novelty import ContextNovelty
+from core.errors import InvalidInput
 
 
 @dataclass(frozen=True)
 class PointDetectorConfig:
-    """Defaults were chosen on the whole NAB corpus (58 files, all categories), not on one file."""
+    """Defaults were chosen once on the whole NAB corpus (58 files, all categories; no per-file values)."""
 
-    window: int = 288  # recent-level window in points (a day of 5-minute data)
-    min_history: int = 12  # no score before this many points of the current regime
-    shift_window: int = 24  # short window of the level-shift test
-    shift_k: float = 4.0  # |median(short) - median(long)| in long-window sigmas that counts as a shift
-    z_half: float = 6.0  # z-score that maps to 0.5
-    # One alert per incident: a raw score counts only if it beats every raw score of the last `suppress`
-    # points (~a week of 5-minute data; NAB: 1000-2000 scored 38-39, 144 scored 23); `damp` scales the rest.
-    suppress: int = 2000  # 0 disables
-    damp: float = 0.0
-    season_days: int = 7
-    season_weeks: int = 4
-    season_min_periods: int = 3  # days (or weeks) of a slot needed before it is trusted
+    resolutions: tuple[int, ...] = (5, 7, 9, 11)  # bins of each grid that votes
+    order: int = 4  # longest run of consecutive bins remembered
+    margin: float = 0.05  # the grid extends this share of the seen range beyond each side
+    memory: int = 5_000  # points kept (the forgetting horizon): the grid spans their range
+    min_history: int = 20  # no score before this many points
+    rest: int = 75  # points silenced after an alert, unless more novel (0: every raw score is returned)
+    rest_level: float = 0.75  # a raw score at least this high starts a rest
     upper_limit: float | None = None  # fixed thresholds on the value: beyond them the score is 1
     lower_limit: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.resolutions or min(self.resolutions) < 2 or self.order < 1 or self.memory < self.min_history:
+            raise InvalidInput("point detector: resolutions need >= 2 bins each, order >= 1, memory >= min_history")
 
 
 class PointDetector:
@@ -46,76 +50,25 @@ class PointDetector:
     def __init__(self, config: PointDetectorConfig | None = None) -> None:
         self.config = config or PointDetectorConfig()
         c = self.config
-        self.values: deque[float] = deque(maxlen=c.window + c.shift_window)
-        self.raw_recent: deque[float] = deque(maxlen=max(1, c.suppress))
-        self.first_times: list[int] = []
-        self.season: SeasonalProfile | None = None
-        self.baseline: tuple[float, float] | None = None  # (level, sigma) the last score was measured against
-        self.expected: float | None = None  # the seasonal expectation of the last point, if any
+        self.novelty = ContextNovelty(resolutions=c.resolutions, order=c.order, margin=c.margin,
+                                      memory=c.memory, min_history=c.min_history)  # fmt: skip
+        self.recent_raw: deque[float] = deque(maxlen=max(1, c.rest))
 
     def update(self, epoch_seconds: int, value: float) -> float:
-        raw = self._raw_score(epoch_seconds, value)
-        peak = max(self.raw_recent, default=0.0) if self.config.suppress > 0 else -1.0
-        self.raw_recent.append(raw)
-        self._learn(epoch_seconds, value)
-        score = raw if raw > peak else raw * self.config.damp
+        """Score one point. `epoch_seconds` is part of the streaming contract; the score depends on order only."""
+        if not math.isfinite(value):
+            raise InvalidInput(f"point detector: value {value!r} at {epoch_seconds} is not a finite number")
+        raw = self.novelty.score(float(value))
+        peak = max(self.recent_raw, default=0.0) if self.config.rest > 0 else 0.0
+        resting = peak >= self.config.rest_level and raw <= peak  # only a more novel point breaks a rest
+        self.recent_raw.append(raw)
         if self._beyond_limits(value):
             return 1.0
-        return min(1.0, max(0.0, score))
+        return 0.0 if resting else min(1.0, max(0.0, raw))
 
     def _beyond_limits(self, value: float) -> bool:
         upper, lower = self.config.upper_limit, self.config.lower_limit
         return (upper is not None and value > upper) or (lower is not None and value < lower)
-
-    def _raw_score(self, epoch_seconds: int, value: float) -> float:
-        c = self.config
-        self.baseline = None
-        if len(self.values) < c.min_history:
-            return 0.0
-        recent = np.fromiter(self.values, dtype=np.float64, count=len(self.values))[-c.window :]
-        level, scale = median_scale(recent, floor=1e-9 + 1e-6 * abs(float(recent[-1])))
-        self.baseline = (level, scale)
-        z = abs(value - level) / scale
-        expected = self.season.expected(epoch_seconds) if self.season is not None else None
-        self.expected = expected
-        if expected is not None:
-            z = min(z, abs(value - expected) / scale)
-        return to_unit(z, c.z_half)
-
-    def _learn(self, epoch_seconds: int, value: float) -> None:
-        self.values.append(value)
-        if self.season is not None:
-            self.season.add(epoch_seconds, value)
-        elif len(self.first_times) < PERIOD_SAMPLE:
-            self.first_times.append(epoch_seconds)
-            if len(self.first_times) == PERIOD_SAMPLE:
-                self.season = self._new_season()
-        if self._level_shifted():
-            self._rebaseline()
-
-    def _new_season(self) -> SeasonalProfile:
-        c = self.config
-        period = float(np.median(np.diff(np.asarray(self.first_times, dtype=np.float64))))
-        return SeasonalProfile(period_seconds=period, days=c.season_days, weeks=c.season_weeks,
-                               min_periods=c.season_min_periods)  # fmt: skip
-
-    def _level_shifted(self) -> bool:
-        """Two-window median test: the last `shift_window` points against the baseline before this point."""
-        c = self.config
-        if self.baseline is None or len(self.values) < c.shift_window + c.min_history:
-            return False
-        level, scale = self.baseline
-        short = np.fromiter(self.values, dtype=np.float64, count=len(self.values))[-c.shift_window :]
-        moved = fast_median(short)
-        seasonal = self.expected is not None and abs(moved - self.expected) <= c.shift_k * scale
-        return abs(moved - level) > c.shift_k * scale and not seasonal
-
-    def _rebaseline(self) -> None:
-        """Keep only the new regime (the short window) as the level history. Seasonal slots are kept: they
-        only ever lower a score (min of the two z-scores), so stale ones cost sensitivity, not false alarms."""
-        keep = list(self.values)[-self.config.shift_window :]
-        self.values.clear()
-        self.values.extend(keep)
 
 
 def score_series(timestamps: npt.NDArray[np.datetime64], values: npt.NDArray[np.float64],

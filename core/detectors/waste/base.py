@@ -47,6 +47,13 @@ WHERE {ORG_WINDOW}
   AND e.feature IS NOT DISTINCT FROM :feature AND e.provider = :provider AND e.model = :model
 """
 
+SCOPE_COSTS_SQL = f"""
+SELECT e.feature, e.provider, e.model, count(*) AS requests, coalesce(sum(e.cost), 0) AS cost
+FROM usage_events e
+WHERE {ORG_WINDOW}
+GROUP BY e.feature, e.provider, e.model
+"""
+
 # List prices (global catalogue rows) with the period each version is in force: [valid_from, valid_to).
 LIST_PRICES_CTE = """
 list_prices AS (
@@ -102,6 +109,7 @@ class DetectorContext:
     org_id: uuid.UUID
     start: datetime
     end: datetime
+    _scope_costs: dict[tuple[Any, ...], dict[str, Any]] | None = field(default=None, init=False, repr=False)
 
     @property
     def days(self) -> Decimal:
@@ -117,8 +125,18 @@ class DetectorContext:
         return QueryResult(rows, Evidence(kind, title, sql, bound, rows[:EVIDENCE_ROWS]))
 
     def scope_cost(self, feature: str | None, provider: str, model: str) -> QueryResult:
+        """SCOPE_COST_SQL's row for the scope. Every scope of the window is summed once (SCOPE_COSTS_SQL, one
+        scan instead of one per finding); the evidence names the per-scope query, which returns the same row."""
+        if self._scope_costs is None:
+            grouped = self.conn.execute(text(SCOPE_COSTS_SQL), {"org": self.org_id, "start": self.start,
+                                                                "end": self.end}).mappings()  # fmt: skip
+            self._scope_costs = {(r["feature"], r["provider"], r["model"]): {k: r[k] for k in ("requests", "cost")}
+                                 for r in grouped}  # fmt: skip
+        row = dict(self._scope_costs.get((feature, provider, model), {"requests": 0, "cost": 0}))
         title = f"Window cost of {feature or '(no feature)'} on {provider}/{model}"
-        return self.query(SCOPE_COST_SQL, title, kind="cost_analysis", feature=feature, provider=provider, model=model)
+        bound = {"org": self.org_id, "start": self.start, "end": self.end, "feature": feature, "provider": provider,
+                 "model": model}  # fmt: skip
+        return QueryResult([row], Evidence("cost_analysis", title, SCOPE_COST_SQL, bound, [row]))
 
 
 @dataclass

@@ -11,11 +11,22 @@ from core.detectors.waste.base import ORG_WINDOW, DetectorContext, Draft, Findin
 MAX_GAP_SECONDS = 5.0
 MIN_COPIES = 10
 
+# Only requests sent at least twice can have a copy: those keys are found first (a hash aggregate), so the
+# window below sorts their calls only, not every call of the window.
 DUPLICATES_SQL = f"""
-WITH calls AS (
+WITH repeated AS (
+    SELECT e.prompt_hash, e.provider, e.model, e.user_id
+    FROM usage_events e
+    WHERE {ORG_WINDOW} AND e.prompt_hash IS NOT NULL AND e.status = 'success'
+    GROUP BY e.prompt_hash, e.provider, e.model, e.user_id
+    HAVING count(*) >= 2
+),
+calls AS (
     SELECT e.team, e.project, e.feature, e.provider, e.model, e.request_id, e.trace_id, e.timestamp, e.cost,
            lag(e.timestamp) OVER w AS previous_at, lag(e.trace_id) OVER w AS previous_trace
     FROM usage_events e
+    JOIN repeated r ON r.prompt_hash = e.prompt_hash AND r.provider = e.provider AND r.model = e.model
+         AND r.user_id IS NOT DISTINCT FROM e.user_id
     WHERE {ORG_WINDOW} AND e.prompt_hash IS NOT NULL AND e.status = 'success'
     WINDOW w AS (PARTITION BY e.prompt_hash, e.provider, e.model, e.user_id ORDER BY e.timestamp, e.request_id)
 )

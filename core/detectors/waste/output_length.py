@@ -59,7 +59,7 @@ SELECT team, project, feature, provider, model, max(budget) AS budget, count(*) 
                             reasoning_tokens, batch)) FILTER (WHERE visible > budget), 0) AS billed_cost,
        coalesce(sum(tt_cost(price, input_tokens, budget + reasoning_tokens, cache_read_tokens, cache_write_tokens,
                             reasoning_tokens, batch)) FILTER (WHERE visible > budget), 0) AS capped_cost,
-       (array_agg(request_id ORDER BY visible DESC) FILTER (WHERE visible > budget))[1:10] AS samples
+       (array_agg(request_id ORDER BY visible DESC, request_id) FILTER (WHERE visible > budget))[1:10] AS samples
 FROM calls
 GROUP BY team, project, feature, provider, model
 HAVING count(*) >= :min_calls

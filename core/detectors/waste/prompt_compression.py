@@ -47,7 +47,7 @@ SELECT team, project, feature, provider, model, count(*) AS calls,
                    reasoning_tokens, batch)) AS billed_cost,
        sum(tt_cost(price, round(input_tokens * :kept)::bigint, output_tokens, 0, 0,
                    reasoning_tokens, batch)) AS compressed_cost,
-       (array_agg(request_id ORDER BY input_tokens DESC))[1:10] AS samples
+       (array_agg(request_id ORDER BY input_tokens DESC, request_id))[1:10] AS samples
 FROM calls
 GROUP BY team, project, feature, provider, model
 HAVING count(*) >= :min_calls

@@ -39,31 +39,42 @@ offers AS MATERIALIZED (
     JOIN list_prices lp ON lp.model = u.model AND lp.provider <> u.provider
     WHERE lp.provider = ANY(CAST(:providers AS text[]))
 ),
-calls AS MATERIALIZED (
-    SELECT e.team, e.project, e.feature, e.provider, e.model, e.request_id, e.timestamp, e.cost,
-           e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens, e.reasoning_tokens,
-           e.batch, count(*) OVER (PARTITION BY e.team, e.project, e.feature, e.provider, e.model) AS group_calls,
-           sum(e.cost) OVER (PARTITION BY e.team, e.project, e.feature, e.provider, e.model) AS group_cost
+groups AS (
+    SELECT e.team, e.project, e.feature, e.provider, e.model, count(*) AS group_calls, sum(e.cost) AS group_cost
     FROM usage_events e
     WHERE {ORG_WINDOW} AND e.cost IS NOT NULL
       AND (e.provider, e.model) IN (SELECT current_provider, model FROM offers)
+    GROUP BY e.team, e.project, e.feature, e.provider, e.model
 ),
 alternatives AS (
-    SELECT c.team, c.project, c.feature, c.provider, c.model, lp.provider AS alternative,
-           count(*) AS calls, max(c.group_calls) AS group_calls, max(c.group_cost) AS current_cost,
-           sum(tt_cost(lp.price, c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens,
-                       c.reasoning_tokens, c.batch)) AS alternative_cost,
-           (array_agg(c.request_id ORDER BY c.timestamp))[1:10] AS samples
-    FROM calls c
-    JOIN offers lp ON lp.current_provider = c.provider AND lp.model = c.model
-         AND c.timestamp >= lp.valid_from AND c.timestamp < lp.valid_to
-    GROUP BY c.team, c.project, c.feature, c.provider, c.model, lp.provider
-    HAVING count(*) = max(c.group_calls) AND count(*) >= :min_calls
+    SELECT e.team, e.project, e.feature, e.provider, e.model, lp.provider AS alternative, count(*) AS calls,
+           sum(tt_cost(lp.price, e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens,
+                       e.reasoning_tokens, e.batch)) AS alternative_cost
+    FROM usage_events e
+    JOIN offers lp ON lp.current_provider = e.provider AND lp.model = e.model
+         AND e.timestamp >= lp.valid_from AND e.timestamp < lp.valid_to
+    WHERE {ORG_WINDOW} AND e.cost IS NOT NULL
+    GROUP BY e.team, e.project, e.feature, e.provider, e.model, lp.provider
+),
+best AS (
+    SELECT DISTINCT ON (a.team, a.project, a.feature, a.provider, a.model)
+           a.team, a.project, a.feature, a.provider, a.model, a.alternative, a.calls, g.group_calls,
+           g.group_cost AS current_cost, a.alternative_cost
+    FROM alternatives a
+    JOIN groups g ON g.provider = a.provider AND g.model = a.model AND g.team IS NOT DISTINCT FROM a.team
+         AND g.project IS NOT DISTINCT FROM a.project AND g.feature IS NOT DISTINCT FROM a.feature
+    WHERE a.calls = g.group_calls AND a.calls >= :min_calls AND a.alternative_cost < g.group_cost
+    ORDER BY a.team, a.project, a.feature, a.provider, a.model, a.alternative_cost
 )
-SELECT DISTINCT ON (team, project, feature, provider, model) *
-FROM alternatives
-WHERE alternative_cost < current_cost
-ORDER BY team, project, feature, provider, model, alternative_cost
+SELECT b.*, ARRAY(
+    SELECT e.request_id FROM usage_events e
+    WHERE {ORG_WINDOW} AND e.cost IS NOT NULL AND e.provider = b.provider AND e.model = b.model
+      AND e.team IS NOT DISTINCT FROM b.team AND e.project IS NOT DISTINCT FROM b.project
+      AND e.feature IS NOT DISTINCT FROM b.feature
+    ORDER BY e.timestamp, e.request_id LIMIT 10
+) AS samples
+FROM best b
+ORDER BY b.team, b.project, b.feature, b.provider, b.model
 """
 
 

@@ -26,15 +26,22 @@ from core.detectors.waste.base import (
 RATE_LIMIT_CODES = ("rate_limited", "rate_limit", "rate_limit_exceeded", "429")
 MIN_FALLBACKS = 10
 
+# Only traces with a rate-limit error can hold a fallback: found first from the errors alone (few), so the
+# per-trace window below never sorts every call of the window.
 FALLBACK_SQL = f"""
 WITH {LIST_PRICES_CTE},
+limited_traces AS (
+    SELECT DISTINCT e.trace_id
+    FROM usage_events e
+    WHERE {ORG_WINDOW} AND e.trace_id IS NOT NULL AND e.error_code = ANY(CAST(:codes AS text[]))
+),
 traced AS MATERIALIZED (
     SELECT e.team, e.project, e.feature, e.provider, e.model, e.request_id, e.timestamp, e.cost, e.error_code,
            e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens, e.reasoning_tokens, e.batch,
            min(e.model) FILTER (WHERE e.error_code = ANY(CAST(:codes AS text[])))
                OVER (PARTITION BY e.trace_id, e.feature, e.provider) AS limited_model
     FROM usage_events e
-    WHERE {ORG_WINDOW} AND e.trace_id IS NOT NULL
+    WHERE {ORG_WINDOW} AND e.trace_id IN (SELECT trace_id FROM limited_traces)
 ),
 limited AS (
     SELECT team, project, feature, provider, model, count(*) AS limited_calls

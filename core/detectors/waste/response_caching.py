@@ -21,34 +21,51 @@ DUPLICATE_SECONDS = 5.0
 MIN_REPEATS = 20
 MIN_REPEAT_SHARE = 0.05  # of the scope's cacheable calls
 
+_CACHEABLE = (f"{ORG_WINDOW} AND e.prompt_hash IS NOT NULL AND e.status = 'success' AND e.streaming IS NOT TRUE "
+              "AND e.cost > 0")
+
+# Only prompts sent at least twice can repeat, and a call within DUPLICATE_SECONDS of the previous identical one
+# is the deduplication detector's: both are filtered here, in the database, not in Python.
 REPEATS_SQL = f"""
-WITH calls AS (
+WITH repeated AS (
+    SELECT e.prompt_hash, e.provider, e.model
+    FROM usage_events e
+    WHERE {_CACHEABLE}
+    GROUP BY e.prompt_hash, e.provider, e.model
+    HAVING count(*) >= 2
+),
+calls AS (
     SELECT e.team, e.project, e.feature, e.provider, e.model, e.prompt_hash, e.request_id, e.timestamp, e.cost,
            extract(epoch FROM e.timestamp - lag(e.timestamp) OVER (
-               PARTITION BY e.prompt_hash, e.provider, e.model ORDER BY e.timestamp)) AS gap_seconds,
-           count(*) OVER (PARTITION BY e.prompt_hash, e.provider, e.model) AS uses
+               PARTITION BY e.prompt_hash, e.provider, e.model ORDER BY e.timestamp)) AS gap_seconds
     FROM usage_events e
-    WHERE {ORG_WINDOW} AND e.prompt_hash IS NOT NULL AND e.status = 'success'
-      AND e.streaming IS NOT TRUE AND e.cost > 0
+    JOIN repeated r ON r.prompt_hash = e.prompt_hash AND r.provider = e.provider AND r.model = e.model
+    WHERE {_CACHEABLE}
 )
-SELECT team, project, feature, provider, model, prompt_hash, request_id, timestamp, cost, gap_seconds, uses
+SELECT team, project, feature, provider, model, prompt_hash, request_id, timestamp, cost, gap_seconds
 FROM calls
+WHERE gap_seconds IS NULL OR gap_seconds >= :duplicate_seconds
 ORDER BY team, project, feature, provider, model, prompt_hash, timestamp, request_id
+"""
+
+SCOPE_CALLS_SQL = f"""
+SELECT e.team, e.project, e.feature, e.provider, e.model, count(*) AS calls
+FROM usage_events e
+WHERE {_CACHEABLE}
+GROUP BY e.team, e.project, e.feature, e.provider, e.model
 """
 
 Scope = tuple[Any, ...]
 
 
-def _classify(rows: list[dict[str, Any]]) -> dict[Scope, dict[str, Any]]:
+def _classify(rows: list[dict[str, Any]], scope_calls: dict[Scope, int]) -> dict[Scope, dict[str, Any]]:
     """Per scope: cacheable calls, the repeats a TTL cache would have served, and their cost."""
     stats: dict[Scope, dict[str, Any]] = defaultdict(lambda: {"calls": 0, "repeats": [], "cost": ZERO})
     cached_at: dict[tuple[str, str, str], float] = {}
     for row in rows:
         scope = (row["team"], row["project"], row["feature"], row["provider"], row["model"])
         entry = stats[scope]
-        entry["calls"] += 1
-        if row["uses"] < 2 or (row["gap_seconds"] is not None and row["gap_seconds"] < DUPLICATE_SECONDS):
-            continue
+        entry["calls"] = scope_calls[scope]
         key = (row["prompt_hash"], row["provider"], row["model"])
         ts = row["timestamp"].timestamp()
         if key in cached_at and ts - cached_at[key] < TTL_SECONDS:
@@ -60,9 +77,12 @@ def _classify(rows: list[dict[str, Any]]) -> dict[Scope, dict[str, Any]]:
 
 
 def detect(ctx: DetectorContext) -> list[Finding]:
-    result = ctx.query(REPEATS_SQL, "Successful non-streaming calls by prompt hash, in time order", ttl=TTL_SECONDS)
+    result = ctx.query(REPEATS_SQL, "Successful non-streaming calls of prompts sent more than once, in time order",
+                       duplicate_seconds=DUPLICATE_SECONDS)  # fmt: skip
+    counted = ctx.query(SCOPE_CALLS_SQL, "Successful non-streaming calls by scope")
+    scope_calls = {(r["team"], r["project"], r["feature"], r["provider"], r["model"]): r["calls"] for r in counted.rows}
     findings = []
-    for scope, entry in _classify(result.rows).items():
+    for scope, entry in _classify(result.rows, scope_calls).items():
         repeats: list[str] = entry["repeats"]
         if len(repeats) < MIN_REPEATS or len(repeats) < MIN_REPEAT_SHARE * entry["calls"]:
             continue
@@ -83,7 +103,7 @@ def detect(ctx: DetectorContext) -> list[Finding]:
             window_savings=savings,
             affected_requests=len(repeats),
             sample_request_ids=repeats,
-            evidence=[result.evidence],
+            evidence=[result.evidence, counted.evidence],
             confidence=0.9,
             implementation_steps=[
                 f"Enable the exact-match response cache for {feature} with a {int(TTL_SECONDS)} s TTL",

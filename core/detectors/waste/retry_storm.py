@@ -13,8 +13,17 @@ KEPT_ATTEMPTS = 2
 MIN_BILLED_FAILURES = 3
 MIN_STORMS = 3
 
+# Only traces with MIN_BILLED_FAILURES billed failures somewhere can be storms: found first from the failed calls
+# alone (few), so the per-trace aggregate below never sorts every call of the window.
 STORMS_SQL = f"""
-WITH traces AS (
+WITH failing AS (
+    SELECT e.trace_id
+    FROM usage_events e
+    WHERE {ORG_WINDOW} AND e.trace_id IS NOT NULL AND e.status <> 'success' AND e.cost > 0
+    GROUP BY e.trace_id
+    HAVING count(*) >= :min_failures
+),
+traces AS (
     SELECT e.team, e.project, e.feature, e.provider, e.model, e.trace_id,
            count(*) AS attempts,
            max(e.attempt) AS max_attempt,
@@ -26,7 +35,7 @@ WITH traces AS (
            (array_agg(e.request_id ORDER BY e.timestamp)
                FILTER (WHERE e.status <> 'success' AND e.attempt > :kept))[1] AS sample
     FROM usage_events e
-    WHERE {ORG_WINDOW} AND e.trace_id IS NOT NULL
+    WHERE {ORG_WINDOW} AND e.trace_id IN (SELECT trace_id FROM failing)
     GROUP BY e.team, e.project, e.feature, e.provider, e.model, e.trace_id
 )
 SELECT team, project, feature, provider, model,

@@ -1,0 +1,1 @@
+"""Alerts out: webhook and Slack-compatible channels, signed, retried, every attempt recorded."""

@@ -1,0 +1,118 @@
+"""Usage of gateway calls, recorded in the background in batches through the COPY ingest (core/usage/ingest.py).
+
+The request path only appends to an in-memory list; every `flush_seconds` a background task classifies the
+prompts (task type, for attribution: kept off the request path), stores each org's batch with `ingest(...)`
+in a worker thread, then tells the budget enforcer the stored costs (under its lock, see core/budgets/enforce).
+Cache hits are recorded too: zero tokens, the saving in metadata.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.budgets.enforce import BudgetEnforcer
+from core.db import Database
+from core.errors import DatabaseUnavailable
+from core.gateway.request import Facts
+from core.pricing.book import PriceBook
+from core.pricing.rates import pico_decimal
+from core.usage.events import UsageEvent
+from core.usage.ingest import IngestResult, ingest
+
+log = logging.getLogger(__name__)
+MAX_PENDING = 200_000  # beyond this (database down for long) the oldest events are dropped, and counted
+
+
+@dataclass
+class PendingEvent:
+    event: UsageEvent
+    attributes: Mapping[str, str | None]  # for the budget counters
+    cost: Decimal  # what settle() counted (0 when unpriced)
+    facts: Facts | None = None  # classified at flush time when the event has no task_type (memoized)
+
+
+class Pricer:
+    """Costs from the price catalogue snapshot (the same integer maths as ingest)."""
+
+    def __init__(self, book: PriceBook) -> None:
+        self.book = book
+
+    def cost(
+        self,
+        org_id: uuid.UUID,
+        provider: str,
+        model: str,
+        *,
+        at: datetime,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read: int = 0,
+        reasoning: int = 0,
+    ) -> Decimal | None:
+        price_id = self.book.resolve(org_id, provider, model, at)
+        if price_id is None:
+            return None
+        pico = self.book.rates[price_id].cost_pico(input_tokens, output_tokens, cache_read, 0, reasoning, False)
+        return pico_decimal(pico)
+
+
+class UsageRecorder:
+    def __init__(self, db: Database, *, enforcer: BudgetEnforcer, pricer: Pricer, executor: ThreadPoolExecutor) -> None:
+        self._db = db
+        self._enforcer = enforcer
+        self.pricer = pricer
+        self._executor = executor
+        self._pending: dict[uuid.UUID, list[PendingEvent]] = {}
+        self._count = 0
+        self.dropped = 0
+        self.stored = 0
+
+    def record(self, org_id: uuid.UUID, item: PendingEvent) -> None:
+        if self._count >= MAX_PENDING:
+            self.dropped += 1
+            return
+        self._pending.setdefault(org_id, []).append(item)
+        self._count += 1
+
+    async def flush(self) -> None:
+        """Store everything recorded so far (one ingest per org)."""
+        batches, self._pending, self._count = self._pending, {}, 0
+        loop = asyncio.get_running_loop()
+        for org_id, items in batches.items():
+            async with self._enforcer.lock:
+                try:
+                    result = await loop.run_in_executor(self._executor, self._store, org_id, items)
+                except (psycopg.Error, SQLAlchemyError, DatabaseUnavailable):  # keep them for the next flush
+                    log.exception("storing %d gateway usage events failed; retrying at the next flush", len(items))
+                    for item in items:
+                        self.record(org_id, item)
+                    continue
+                self._enforcer.on_stored(org_id, [(item.attributes, item.cost) for item in items])
+            self.stored += result.accepted
+            if result.rejected_count:
+                log.error("gateway usage events rejected: %s", result.rejected[:3])
+
+    def _store(self, org_id: uuid.UUID, items: list[PendingEvent]) -> IngestResult:
+        events = []
+        for item in items:
+            event = item.event
+            if event.task_type is None and item.facts is not None and item.facts.prompt:
+                event.task_type = item.facts.classification.task_type
+            events.append(event)
+        return ingest(self._db, org_id=org_id, items=enumerate(events), parse=_same, book=self.pricer.book)
+
+
+def _same(event: Any) -> UsageEvent:
+    assert isinstance(event, UsageEvent)
+    return event

@@ -1,0 +1,83 @@
+"""`tokentra eval --suite cache`: does the semantic cache answer only true repeats?
+
+On a seeded sample of the *held-out* split of the Quora question pairs (shared/data/cache, split by question
+so none was seen by the verifier's fit): precision (share of hits that are true repeats), recall (share of true
+repeats served) and false-hit rate (share of different-question pairs served) of the cache matcher at several
+thresholds and at the default one; the same for a plain embedding-cosine threshold, the anchor to beat
+(all-MiniLM-L6-v2 at 0.92: ~0.82 precision in DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from core.cache.keys import DEFAULT_SIMILARITY_THRESHOLD
+from core.cache.pairs import Pair, read_pairs, sample, split
+from core.cache.semantic import SemanticMatcher
+from core.routing.embeddings import get_embedder
+from evals.harness import suite
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cache" / "qqp_pairs_dev.jsonl"
+THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95, 0.97)
+
+
+def rates(hits: NDArray[np.bool_], labels: NDArray[np.int64]) -> dict[str, float | int | None]:
+    """Precision, recall and false-hit rate of `hits` against labels (1 = same question)."""
+    true_hits = int(np.sum(hits & (labels == 1)))
+    return {
+        "hits": int(hits.sum()),
+        "precision": round(true_hits / int(hits.sum()), 4) if hits.any() else None,
+        "recall": round(true_hits / max(int(np.sum(labels == 1)), 1), 4),
+        "false_hit_rate": round(int(np.sum(hits & (labels == 0))) / max(int(np.sum(labels == 0)), 1), 4),
+    }
+
+
+def average_precision(scores: NDArray[np.float64], labels: NDArray[np.int64]) -> float:
+    """Mean over true repeats of the precision above each one, ranked by score (ranking quality, all pairs)."""
+    order = np.argsort(-scores, kind="stable")
+    ranked = labels[order] == 1
+    if not ranked.any():
+        return 0.0
+    precision_at = np.cumsum(ranked) / np.arange(1, len(ranked) + 1)
+    return round(float(precision_at[ranked].mean()), 4)
+
+
+def score_pairs(matcher: SemanticMatcher, pairs: list[Pair]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(matcher similarity, plain cosine) per pair."""
+    vectors = matcher.embedder.embed([t for p in pairs for t in (p.text_a, p.text_b)])
+    u, v = vectors[0::2], vectors[1::2]
+    cosine = np.sum(u * v, axis=1).astype(np.float64)
+    similarity = np.array([matcher.score(p.text_a, p.text_b, u[i], v[i]) for i, p in enumerate(pairs)])
+    return similarity, cosine
+
+
+def evaluate(pairs: list[Pair], *, embedder: str | None = None, thresholds: tuple[float, ...] = THRESHOLDS,
+             default: float = DEFAULT_SIMILARITY_THRESHOLD) -> dict[str, Any]:  # fmt: skip
+    matcher = SemanticMatcher(get_embedder(embedder))
+    labels = np.array([p.label for p in pairs], dtype=np.int64)
+    similarity, cosine = score_pairs(matcher, pairs)
+    return {
+        "embedder": matcher.embedder.name,
+        "verifier": matcher.verifier is not None,
+        "pairs": len(pairs),
+        "true_repeats": int(labels.sum()),
+        "default_threshold": default,
+        "average_precision": average_precision(similarity, labels),
+        "cosine_only_average_precision": average_precision(cosine, labels),
+        "at_default": rates(similarity >= default, labels),
+        "cosine_only_at_default": rates(cosine >= default, labels),
+        "by_threshold": {str(t): rates(similarity >= t, labels) for t in thresholds},
+        "cosine_only_by_threshold": {str(t): rates(cosine >= t, labels) for t in thresholds},
+    }
+
+
+@suite("cache", about="semantic cache matcher on held-out Quora question pairs", pairs=2000, seed=11,
+       embedder=None, data=str(DATA))  # fmt: skip
+def cache_suite(config: dict[str, Any]) -> dict[str, Any]:
+    heldout = split(read_pairs(Path(config["data"])))[1]
+    chosen = sample(heldout, config["pairs"], seed=int(config["seed"]))
+    return {"split": "heldout", **evaluate(chosen, embedder=config["embedder"])}

@@ -228,6 +228,12 @@ def recommend_cmd(
 def run_eval(
     suite_names: Annotated[list[str] | None, typer.Option("--suite", help="suite name, repeatable")] = None,
     settings: Annotated[list[str] | None, typer.Option("--set", help="config override key=value")] = None,
+    llm_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="LiteLLM Router YAML: run the agent suites with this model config (default: offline)"
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run eval suites (evals/) and write a JSON + Markdown report under evals/reports/."""
@@ -239,6 +245,10 @@ def run_eval(
         if not sep:
             raise InvalidInput(f"--set {item!r}: expected key=value")
         overrides[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+    if llm_config is not None:
+        if not llm_config.is_file():
+            raise InvalidInput(f"--config: no such file: {llm_config}")
+        overrides["llm_config"] = str(llm_config)
     names = suite_names or sorted(suites())
     try:
         results = [run_suite(name, overrides) for name in names]

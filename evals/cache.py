@@ -18,10 +18,11 @@ from numpy.typing import NDArray
 from core.cache.keys import DEFAULT_SIMILARITY_THRESHOLD
 from core.cache.pairs import Pair, read_pairs, sample, split
 from core.cache.semantic import SemanticMatcher
+from core.datasets import shared_data_dir
 from core.routing.embeddings import get_embedder
 from evals.harness import suite
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cache" / "qqp_pairs_dev.jsonl"
+DATA = shared_data_dir() / "cache" / "qqp_pairs_dev.jsonl"
 THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95, 0.97)
 
 

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from core.datasets import shared_data_dir
 from core.detectors.anomaly import PointDetectorConfig, read_series_csv, score_series
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "anomaly" / "nab"
+DATA_DIR = shared_data_dir() / "anomaly" / "nab"
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 PUBLISHED_STANDARD = {
     "numenta_htm": 70.5, "cad_ose": 69.9, "earthgecko_skyline": 58.2, "knn_cad": 58.0,

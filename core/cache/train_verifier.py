@@ -16,9 +16,10 @@ from numpy.typing import NDArray
 
 from core.cache.pairs import SPLIT_SEED, Pair, read_pairs, sample, split
 from core.cache.verifier import HAND_FEATURES, Verifier, artifact_path, pair_features
+from core.datasets import shared_data_dir
 from core.routing.embeddings import Embedder, get_embedder
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cache" / "qqp_pairs_dev.jsonl"
+DEFAULT_DATA = shared_data_dir() / "cache" / "qqp_pairs_dev.jsonl"
 L2_CHOICES = (0.1, 0.3, 1.0)
 STEPS = 800
 HAND = len(HAND_FEATURES)

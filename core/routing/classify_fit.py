@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from core.datasets import shared_data_dir
 from core.routing import classify_model
 from core.routing.classify import feature_vector
 
-DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "routing"
+DATA_DIR = shared_data_dir() / "routing"
 WEIGHTS_FILE = Path(__file__).resolve().parent / "classify_weights.py"
 DATASETS = ("gsm8k", "mmlu")
 _FILES = {"gsm8k": "gsm8k.csv", "mmlu": "mmlu_dev.csv"}

@@ -25,8 +25,14 @@ class Verdict(BaseModel):
 
 
 def _ask(llm: Any, **extra: Any) -> Verdict:
-    result: Verdict = llm.structured(tier="workhorse", agent="skeptic", system="<role>test</role>",
-                                     messages=[{"role": "user", "content": "judge"}], schema=Verdict, **extra)
+    result: Verdict = llm.structured(
+        tier="workhorse",
+        agent="skeptic",
+        system="<role>test</role>",
+        messages=[{"role": "user", "content": "judge"}],
+        schema=Verdict,
+        **extra,
+    )
     return result
 
 

@@ -21,8 +21,9 @@ DUPLICATE_SECONDS = 5.0
 MIN_REPEATS = 20
 MIN_REPEAT_SHARE = 0.05  # of the scope's cacheable calls
 
-_CACHEABLE = (f"{ORG_WINDOW} AND e.prompt_hash IS NOT NULL AND e.status = 'success' AND e.streaming IS NOT TRUE "
-              "AND e.cost > 0")
+_CACHEABLE = (
+    f"{ORG_WINDOW} AND e.prompt_hash IS NOT NULL AND e.status = 'success' AND e.streaming IS NOT TRUE AND e.cost > 0"
+)
 
 # Only prompts sent at least twice can repeat, and a call within DUPLICATE_SECONDS of the previous identical one
 # is the deduplication detector's: both are filtered here, in the database, not in Python.

@@ -29,7 +29,7 @@ def test_upgrade_created_every_checkpoint_migration(db: Any) -> None:
 
 def _setup_in(uri: str, schema: str, done: list[str]) -> None:
     with psycopg.connect(uri, autocommit=True, row_factory=dict_row, options=f"-c search_path={schema}") as conn:
-        PostgresSaver(conn).setup()  # type: ignore[arg-type]
+        PostgresSaver(conn).setup()
     done.append(schema)
 
 

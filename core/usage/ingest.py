@@ -34,6 +34,7 @@ from core.usage.models import ROLLUP_DIMENSIONS
 from core.usage.rollups import MEASURES, UPSERT_DAILY_FROM_BATCH, UPSERT_HOURLY_FROM_BATCH
 
 MAX_REPORTED_REJECTIONS = 10_000
+ANALYZE_AFTER_ROWS = 20_000  # a load at least this big refreshes the planner's statistics
 # Besides the schema, an event must be storable, or it would fail its whole batch's COPY.
 # Monthly partitions are created on demand: keep dates sane (a typo'd year 9999 would make one per event).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -333,7 +334,16 @@ def _ingest(
     if writer.error is not None:
         raise writer.error
     result.duplicates += repeats
+    if result.accepted >= ANALYZE_AFTER_ROWS:
+        _refresh_statistics(db)
     return result
+
+
+def _refresh_statistics(db: Database) -> None:
+    """A bulk load changes the tables faster than autovacuum notices; analyses that follow right away would be
+    planned on stale row counts (a nested loop over a million rows instead of a hash join)."""
+    with db.connect_raw(autocommit=True) as conn:
+        conn.execute("ANALYZE usage_events, usage_request_keys, usage_rollup_hourly, usage_rollup_daily")
 
 
 def _hand_over(writer: _Writer, batch: list[StagedEvent]) -> None:

@@ -24,21 +24,14 @@ from agents.grounding import figures_of, numbers_in, ungrounded
 from core.detectors.waste.dedupe import conflicts
 from core.synth.manifest import TOKEN_FIELDS
 from evals.harness import Metrics, suite
+from evals.synth_orgs import load_org
 
 
 def _load(db: Any, seed: int, end: datetime, scale: float, healthy: bool) -> tuple[uuid.UUID, Any]:
-    from core.orgs.service import create_org
-    from core.pricing.book import PriceBook
     from core.synth import generate_org
-    from core.usage.events import decode_json
-    from core.usage.ingest import ingest
 
     org = generate_org(seed=seed, end=end, scale=scale, healthy=healthy)
-    with db.session() as session:
-        org_id = create_org(session, slug=f"eval-agents-{uuid.uuid4().hex[:10]}").id
-        book = PriceBook.load(session)
-    ingest(db, org_id=org_id, items=enumerate(org.events.jsonl(), start=1), parse=decode_json, book=book)
-    return org_id, org
+    return load_org(db, org, slug=f"eval-agents-{uuid.uuid4().hex[:10]}"), org
 
 
 def _single(db: Any, org_id: uuid.UUID, org: Any) -> dict[str, Any]:

@@ -30,13 +30,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from core.db import Database
 from core.routing.llm import LLM, RouterLLM, llm_name, load_router_config
 from core.synth import SyntheticOrg, generate_org
 from evals.assistant_checks import check_answer, explain_metrics, grounded_counts
 from evals.harness import Metrics, suite
+from evals.synth_orgs import load_org as load_synth_org
 
 DATASET = Path(__file__).resolve().parent / "datasets" / "assistant_questions.jsonl"
 BUDGETS = (("eval org monthly", "org", None, "monthly", "25000"),
@@ -57,23 +56,8 @@ def load_questions(ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
 
 def load_org(db: Database, org: SyntheticOrg, *, slug: str) -> uuid.UUID:
-    """The synthetic org in the database (loaded through core ingest; reused when already loaded whole)."""
-    from core.errors import NotFound
-    from core.orgs.service import create_org, get_org
-    from core.pricing.book import PriceBook
-    from core.usage.events import decode_json
-    from core.usage.ingest import ingest
-
-    with db.session() as session:
-        try:
-            org_id = get_org(session, slug).id
-        except NotFound:
-            org_id = create_org(session, slug=slug).id
-        stored = session.execute(text("SELECT count(*) FROM usage_events WHERE organization_id = :o"),
-                                 {"o": org_id}).scalar_one()  # fmt: skip
-        book = PriceBook.load(session)
-    if stored != len(org.events):
-        ingest(db, org_id=org_id, items=enumerate(org.events.jsonl(), start=1), parse=decode_json, book=book)
+    """The synthetic org loaded (or reused), with the budgets the budget questions ask about."""
+    org_id = load_synth_org(db, org, slug=slug)
     _budgets(db, org_id)
     return org_id
 

@@ -16,40 +16,17 @@ Metrics (per run over `seeds`, synthetic orgs of core/synth at `scale`):
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-
 from core.db import Database
-from core.synth import AnomalyItem, SyntheticOrg, generate_org
+from core.synth import AnomalyItem, generate_org
 from evals.harness import Metrics, suite
+from evals.synth_orgs import load_org
 
 EVENTS_PER_SCALE = 235_000  # events of a 30-day synthetic org per unit of scale
 _RANK = {"info": 0, "warning": 1, "critical": 2}
-
-
-def load_org(db: Database, org: SyntheticOrg, *, slug: str) -> uuid.UUID:
-    """The synthetic org in the database through core ingest; reused when it is already loaded whole."""
-    from core.errors import NotFound
-    from core.orgs.service import create_org, get_org
-    from core.pricing.book import PriceBook
-    from core.usage.events import decode_json
-    from core.usage.ingest import ingest
-
-    with db.session() as session:
-        try:
-            org_id = get_org(session, slug).id
-        except NotFound:
-            org_id = create_org(session, slug=slug).id
-        stored = session.execute(text("SELECT count(*) FROM usage_events WHERE organization_id = :o"),
-                                 {"o": org_id}).scalar_one()  # fmt: skip
-        book = PriceBook.load(session)
-    if stored != len(org.events):
-        ingest(db, org_id=org_id, items=enumerate(org.events.jsonl(), start=1), parse=decode_json, book=book)
-    return org_id
 
 
 def _moment(value: str) -> datetime:

@@ -140,8 +140,14 @@ def answer_why(db: Database, *, org_id: uuid.UUID, intent: Intent, now: Any) -> 
 
 
 def main_driver(data: dict[str, Any]) -> dict[str, Any] | None:
-    """The value that explains the largest share of the change, to the percent (ties go to feature, then model,
-    team, user, project, provider: the most specific cause first)."""
+    """compare_periods' own top driver: the value whose share of the change, discounted by its share of the
+    baseline spend, is largest (a broad slice such as the main provider "explains" most changes; the specific
+    feature or user that changed is the answer). Without one, the value with the largest share."""
+    chosen = data.get("top_driver")
+    if chosen is not None:
+        for item in data["dimensions"].get(chosen["dimension"], []):
+            if item["value"] == chosen["value"]:
+                return {"dimension": chosen["dimension"], "value": chosen["value"], "entry": item}
     best: tuple[float, int, str, dict[str, Any]] | None = None
     for order, dim in enumerate(WHY_DIMENSIONS):
         for item in data["dimensions"].get(dim, [])[:3]:

@@ -230,18 +230,27 @@ def specificity_score(delta_share: float, baseline_share: float) -> float:
 
 
 def _top_driver(dimensions: Mapping[str, list[dict[str, Any]]], total: Effects) -> dict[str, Any] | None:
-    """The single dimension value that explains most of the change: the best `specificity_score` among values
-    moving in the direction of the total; ties go to the earlier dimension."""
+    """The single dimension value that explains most of the change. A value's *excess* delta is what it changed
+    beyond growing at the rate of everything else (a user whose calls all grew with one feature has none; the
+    feature has all of it); its score is the excess's share of the total delta, discounted by the value's share
+    of the baseline (`specificity_score`: the main provider carries most changes without explaining them).
+    Only values moving in the direction of the total count; ties go to the earlier dimension."""
     delta = total.delta
     if delta == 0:
         return None
+    baseline = float(total.baseline)
     best: tuple[float, str, dict[str, Any]] | None = None
     for name, values in dimensions.items():
         for item in values:
             share = float(Decimal(item["delta_exact"]) / delta)
-            base = item["baseline_cost"] / float(total.baseline) if total.baseline > 0 else 0.0
-            score = specificity_score(share, base)
-            if share > 0 and (best is None or score > best[0] + 1e-9):
+            if share <= 0:
+                continue
+            base = item["baseline_cost"]
+            rest = baseline - base
+            rest_rate = (float(delta) - share * float(delta)) / rest if rest > 0 else 0.0
+            excess_share = share - base * rest_rate / float(delta)
+            score = specificity_score(excess_share, base / baseline if baseline > 0 else 0.0)
+            if best is None or score > best[0] + 1e-9:
                 best = (score, name, item)
     if best is None:
         return None

@@ -186,6 +186,7 @@ def _proxy_importable() -> bool:
     rate=200,
     seconds=10,
     rounds=2,
+    sequential=300,
 )
 def gateway_suite(config: dict[str, Any]) -> Metrics:
     rate, seconds, rounds = float(config["rate"]), float(config["seconds"]), int(config["rounds"])

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.errors import InvalidInput
+
 Metrics = dict[str, Any]
 SuiteFn = Callable[[dict[str, Any]], Metrics]
 REPORTS = Path(__file__).resolve().parent / "reports"
@@ -67,7 +69,7 @@ def suites() -> dict[str, Suite]:
 def run_suite(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     known = suites()
     if name not in known:
-        raise KeyError(f"unknown suite {name!r}; known: {', '.join(sorted(known))}")
+        raise InvalidInput(f"unknown suite {name!r}; known: {', '.join(sorted(known))}")
     chosen = known[name]
     config = {**chosen.defaults, **(overrides or {})}
     started = time.perf_counter()

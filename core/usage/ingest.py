@@ -199,7 +199,7 @@ class _Writer(threading.Thread):
         self.db, self.org_id, self.result = db, org_id, result
         self.batches: queue.Queue[list[StagedEvent] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
-        self._months: set[date] = set()
+        self.months: set[date] = set()  # month partitions ensured (and written to) by this load
 
     def run(self) -> None:
         try:
@@ -214,11 +214,11 @@ class _Writer(threading.Thread):
                 pass
 
     def _ensure_partitions(self, conn: psycopg.Connection[Any], batch: list[StagedEvent]) -> None:
-        months = {staged.timestamp.date().replace(day=1) for staged in batch} - self._months
+        months = {staged.timestamp.date().replace(day=1) for staged in batch} - self.months
         for month in sorted(months):
             conn.execute("SELECT tt_ensure_usage_partition(%s)", (month,))
             conn.commit()
-        self._months |= months
+        self.months |= months
 
     @retry(
         retry=retry_if_exception_type((psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)),
@@ -335,15 +335,17 @@ def _ingest(
         raise writer.error
     result.duplicates += repeats
     if result.accepted >= ANALYZE_AFTER_ROWS:
-        _refresh_statistics(db)
+        _refresh_statistics(db, writer.months)
     return result
 
 
-def _refresh_statistics(db: Database) -> None:
+def _refresh_statistics(db: Database, months: set[date]) -> None:
     """A bulk load changes the tables faster than autovacuum notices; analyses that follow right away would be
-    planned on stale row counts (a nested loop over a million rows instead of a hash join)."""
+    planned on stale row counts (a nested loop over a million rows instead of a hash join). Only the month
+    partitions this load wrote are sampled again."""
+    partitions = [f"usage_events_{month:%Y%m}" for month in sorted(months)]
     with db.connect_raw(autocommit=True) as conn:
-        conn.execute("ANALYZE usage_events, usage_request_keys, usage_rollup_hourly, usage_rollup_daily")
+        conn.execute(f"ANALYZE {', '.join([*partitions, 'usage_request_keys'])}")
 
 
 def _hand_over(writer: _Writer, batch: list[StagedEvent]) -> None:

@@ -38,7 +38,7 @@ class _TrackWriter(_Writer):
     def __init__(self, db: Database, org_id: uuid.UUID, result: IngestResult, known_months: set[date]) -> None:
         super().__init__(db, org_id, result)
         self.known_months = known_months  # partitions this process has ensured (shared by the committer)
-        self._months = set(known_months)
+        self.months = set(known_months)
         self.fresh: list[StagedEvent] = []
 
     def _ensure_partitions(self, conn: psycopg.Connection[Any], batch: list[StagedEvent]) -> None:
@@ -48,9 +48,9 @@ class _TrackWriter(_Writer):
         while month <= last:
             months.append(month)
             month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-        if not self._months.issuperset(months):
+        if not self.months.issuperset(months):
             super()._ensure_partitions(conn, batch)
-            self.known_months |= self._months
+            self.known_months |= self.months
 
     def _copy_events(self, cur: psycopg.Cursor[Any], fresh: list[StagedEvent]) -> None:
         self.fresh = fresh  # called again on a retry: the last call is the one committed

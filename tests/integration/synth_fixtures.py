@@ -14,9 +14,9 @@ import pytest
 
 from core.detectors.waste import DetectorContext, Finding, run_all
 from core.pricing.book import PriceBook
-from core.pricing.rates import pico_decimal
 from core.synth import SyntheticOrg, generate_org
 from core.synth.manifest import PriceFn
+from evals.agents import list_price_function
 
 SYNTH_END = datetime(2026, 3, 1, tzinfo=UTC)
 SYNTH_SEED = 7
@@ -75,21 +75,5 @@ def control(db: Any) -> Loaded:
 @pytest.fixture(scope="session")
 def price_fn(db: Any) -> PriceFn:
     """One event dict at list prices, exactly as tt_cost() computes (the PriceBook's price version)."""
-    with db.session() as session:
-        book = PriceBook.load(session)
-
-    def price(event: dict[str, Any]) -> Decimal | None:
-        price_id = book.resolve(None, event["provider"], event["model"], event["timestamp"])
-        if price_id is None:
-            return None
-        pico = book.rates[price_id].cost_pico(
-            event.get("input_tokens", 0),
-            event.get("output_tokens", 0),
-            event.get("cache_read_tokens", 0),
-            event.get("cache_write_tokens", 0),
-            event.get("reasoning_tokens", 0),
-            bool(event.get("batch")),
-        )
-        return pico_decimal(pico)
-
+    price: PriceFn = list_price_function(db)
     return price

@@ -153,3 +153,26 @@ def test_llm_path_rejects_bad_output_and_never_shows_it(db: Any, wasteful: Loade
     expected = {(r["type"], json.dumps(r["scope"], sort_keys=True)): Decimal(str(r["estimated_monthly_savings"]))
                 for r in result["recommendations"]}  # fmt: skip
     assert len(expected) == len(result["recommendations"])
+
+
+class PowerCut(RuntimeError):
+    """Stands for a crash in the middle of a nightly run (not a model error the agents fall back from)."""
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(db: Any, wasteful: Loaded, offline: dict[str, Any]) -> None:
+    window = wasteful.org.manifest.window
+    key = "resume-test/" + window.end.isoformat()
+    crashing = FakeLLM([_reply_for] * 5 + [PowerCut("power cut")])
+    with pytest.raises(PowerCut):
+        run_recommendations(db, org_id=wasteful.org_id, as_of=window.end, window_days=window.days, llm=crashing,
+                            run_key=key)  # fmt: skip
+    with db.engine.connect() as conn:
+        status = conn.execute(text("SELECT status FROM agent_runs WHERE organization_id = :o AND run_key = :k"),
+                              {"o": wasteful.org_id, "k": key}).scalar_one()  # fmt: skip
+    assert status == "running"
+    resumed = run_recommendations(db, org_id=wasteful.org_id, as_of=window.end, window_days=window.days, run_key=key)
+    assert resumed["resumed"] is True
+    assert len(crashing.calls) == 5  # five verdicts were given before the crash: it came mid-debate
+    kept = {(r["type"], json.dumps(r["scope"], sort_keys=True)) for r in resumed["recommendations"]}
+    assert kept == {(r["type"], json.dumps(r["scope"], sort_keys=True)) for r in offline["recommendations"]}
+    assert all(set(r["consensus"]["verdicts"]) == ROLES for r in resumed["recommendations"])

@@ -11,21 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-# The 47 task types of the optimization-engine seed and their task category.
-_TASKS_BY_CATEGORY = {
-    "chat": "greeting faq clarification chitchat instruction_following roleplay customer_support information_lookup",
-    "content": "summarization expansion translation rewriting paraphrasing formatting proofreading content_generation",
-    "analysis": "sentiment classification entity_extraction comparison data_extraction pattern_recognition "
-    "anomaly_detection clustering",
-    "coding": "code_generation code_review debugging code_explanation refactoring test_generation documentation "
-    "code_completion",
-    "reasoning": "math logic planning decision_support problem_solving causal_reasoning hypothesis_generation",
-    "creative": "copywriting story_generation brainstorming ideation poetry dialogue_writing marketing_copy "
-    "creative_editing",
-}
-TASK_CATEGORY: dict[str, str] = {
-    task: category for category, tasks in _TASKS_BY_CATEGORY.items() for task in tasks.split()
-}
+# The 47 task types of the optimization-engine seed and their task category: one table, kept with the
+# quality registry (the synthetic orgs draw from the same task types the detectors score).
+from core.detectors.waste.quality import TASK_CATEGORY
 
 
 class Caching(StrEnum):

@@ -30,6 +30,32 @@ MAX_BUCKETS = {"hour": 24 * 400, "day": 366 * 20}  # bound the rows a time break
 FilterValue = Annotated[str | None, Query(max_length=200)]
 
 
+def chosen_filters(**given: str | None) -> dict[str, str]:
+    """The filters that were given; a NUL character (which Postgres text cannot hold) is a 400, not a 500."""
+    chosen = {name: value for name, value in given.items() if value is not None}
+    for name, value in chosen.items():
+        if "\x00" in value:
+            raise InvalidInput(f"{name}: must not contain NUL characters")
+    return chosen
+
+
+class CostFilters(BaseModel):
+    """`<dim>=<value>` query parameters of a costs query (empty value = not attributed)."""
+
+    provider: str | None = Field(None, max_length=200)
+    model: str | None = Field(None, max_length=200)
+    team: str | None = Field(None, max_length=200)
+    project: str | None = Field(None, max_length=200)
+    feature: str | None = Field(None, max_length=200)
+    environment: str | None = Field(None, max_length=200)
+    task_type: str | None = Field(None, max_length=200)
+    status: str | None = Field(None, max_length=200)
+    user_id: str | None = Field(None, max_length=200)
+
+    def chosen(self) -> dict[str, str]:
+        return chosen_filters(**self.model_dump())
+
+
 class CostRow(BaseModel):
     """One group: its dimension values (only the grouped ones appear) and measures."""
 
@@ -99,22 +125,12 @@ def period(start: datetime | None, end: datetime | None, *, days: int = DEFAULT_
 def costs(
     session: SessionDep,
     principal: Annotated[Principal, require("read:costs")],
+    filters: Annotated[CostFilters, Query()],
     start_date: Annotated[datetime | None, Query(description="inclusive; default end_date − 30 days")] = None,
     end_date: Annotated[datetime | None, Query(description="exclusive; default now")] = None,
     group_by: Annotated[str, Query(pattern=GROUP_BY_PATTERN, description=f"comma-separated: {_DIMS}")] = "",
     granularity: Annotated[str, Query(pattern="^(none|hour|day)$")] = "none",
-    provider: FilterValue = None,
-    model: FilterValue = None,
-    team: FilterValue = None,
-    project: FilterValue = None,
-    feature: FilterValue = None,
-    environment: FilterValue = None,
-    task_type: FilterValue = None,
-    status: FilterValue = None,
-    user_id: FilterValue = None,
 ) -> dict[str, Any]:
-    given = {"provider": provider, "model": model, "team": team, "project": project, "feature": feature,
-             "environment": environment, "task_type": task_type, "status": status, "user_id": user_id}  # fmt: skip
     start, end = period(start_date, end_date)
     query = CostQuery(
         org_id=principal.org_id,
@@ -122,7 +138,7 @@ def costs(
         end=end,
         group_by=tuple(d for d in group_by.split(",") if d),
         granularity=granularity,
-        filters={name: value for name, value in given.items() if value is not None},
+        filters=filters.chosen(),
     )
     for unit, limit in MAX_BUCKETS.items():
         span = timedelta(hours=1) if unit == "hour" else timedelta(days=1)

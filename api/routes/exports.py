@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api.deps import DatabaseDep, SessionDep, org_session, require
 from api.errors import error_responses
-from api.routes.costs import GROUP_BY_PATTERN, FilterValue, period
-from core.errors import InvalidInput
+from api.routes.costs import GROUP_BY_PATTERN, CostFilters, FilterValue, chosen_filters, period
 from core.exports.focus import COLUMNS, csv_chunks, focus_query, focus_rows
 from core.orgs.auth import Principal
 from core.usage.queries import MEASURES, CostQuery, cost_breakdown
@@ -30,14 +29,6 @@ _CSV_OR_JSON = {
     "content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {}},
     "description": "CSV or JSON",
 }
-
-
-def _filters(**given: str | None) -> dict[str, str]:
-    chosen = {name: value for name, value in given.items() if value is not None}
-    for name, value in chosen.items():
-        if "\x00" in value:
-            raise InvalidInput(f"{name}: must not contain NUL characters")
-    return chosen
 
 
 @router.get(
@@ -63,8 +54,8 @@ def export_focus(
     consumed quantity (ConsumedUnit "Tokens"), SkuId is the model, SubAccountId the team, Tags carry project,
     feature, user and environment. See core/exports/focus.py for every column."""
     start, end = period(start_date, end_date)
-    filters = _filters(provider=provider, model=model, team=team, project=project, feature=feature,
-                       environment=environment)  # fmt: skip
+    filters = chosen_filters(provider=provider, model=model, team=team, project=project, feature=feature,
+                             environment=environment)  # fmt: skip
     focus_query(org_id=principal.org_id, start=start, end=end, filters=filters)  # validates before streaming
     rls = bool(getattr(request.app.state, "rls", False))
 
@@ -86,20 +77,12 @@ def export_focus(
 def export_costs(
     session: SessionDep,
     principal: Annotated[Principal, require("read:costs")],
+    filters: Annotated[CostFilters, Query()],
     format: Annotated[str, Query(pattern="^(csv|json)$")] = "csv",
     start_date: Start = None,
     end_date: End = None,
     group_by: Annotated[str, Query(pattern=GROUP_BY_PATTERN)] = "",
     granularity: Annotated[str, Query(pattern="^(none|hour|day)$")] = "none",
-    provider: FilterValue = None,
-    model: FilterValue = None,
-    team: FilterValue = None,
-    project: FilterValue = None,
-    feature: FilterValue = None,
-    environment: FilterValue = None,
-    task_type: FilterValue = None,
-    status: FilterValue = None,
-    user_id: FilterValue = None,
 ) -> Response:
     """The same data as `GET /api/v1/costs` with the same parameters; CSV has one column per grouped dimension
     and measure, and the totals in `X-Total-Cost` / `X-Total-Requests` / `X-Unpriced-Requests` headers."""
@@ -107,8 +90,7 @@ def export_costs(
     query = CostQuery(
         org_id=principal.org_id, start=start, end=end, group_by=tuple(d for d in group_by.split(",") if d),
         granularity=granularity,
-        filters=_filters(provider=provider, model=model, team=team, project=project, feature=feature,
-                         environment=environment, task_type=task_type, status=status, user_id=user_id),
+        filters=filters.chosen(),
     )  # fmt: skip
     document = cost_breakdown(session.connection(), query)
     if format == "json":

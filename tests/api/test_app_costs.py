@@ -73,6 +73,13 @@ def test_costs_filters_and_granularity(api, loaded):
     assert body["meta"]["filters"] == {"team": "support"}
 
 
+def test_a_nul_in_a_filter_is_a_clear_400(api, loaded):
+    a, _ = loaded
+    response = api.get("/api/v1/costs", params={"team": "sup\x00port"}, headers=a.auth())
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]["message"]
+
+
 def test_costs_never_show_another_orgs_usage(api, loaded):
     a, b = loaded
     params = {"start_date": (AS_OF - timedelta(days=3)).isoformat(), "end_date": AS_OF.isoformat()}

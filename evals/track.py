@@ -105,17 +105,38 @@ def _process_tree_cpu(root: int) -> float:
     return total
 
 
-def _postmaster_pid() -> int | None:
-    """The embedded Postgres server's pid (None with an external database)."""
-    from core.config import get_settings
-
-    settings = get_settings()
-    if settings.database_url:
-        return None
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) one process has used so far (Linux /proc); None once it is gone."""
     try:
-        return int((settings.pg_dir / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
         return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _track_backends_cpu() -> dict[int, float]:
+    """CPU seconds so far of each Postgres backend of the track endpoint's pool (its application_name).
+
+    Only those backends: other sessions on the same server (and backends that come and go) must not count.
+    Readable only when Postgres runs on this machine (the embedded one); otherwise empty."""
+    from sqlalchemy import text
+
+    from core.db import get_database
+    from core.usage.track_store import APPLICATION_NAME
+
+    with get_database().engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                            {"name": APPLICATION_NAME}).scalars().all()  # fmt: skip
+    found = {pid: _cpu_seconds(pid) for pid in pids}
+    return {pid: cpu for pid, cpu in found.items() if cpu is not None}
+
+
+def _backends_cpu_used(before: dict[int, float], after: dict[int, float]) -> float | None:
+    """CPU the pool's backends used between two readings (a backend opened meanwhile started from zero)."""
+    if not after:
+        return None
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def _ingest_key() -> tuple[uuid.UUID, str]:
@@ -169,13 +190,12 @@ def track_suite(config: dict[str, Any]) -> Metrics:
     size, count, warmup = int(config["batch_size"]), int(config["batches"]), int(config["warmup"])
     _, key = _ingest_key()
     batches = make_batches(count + warmup, size)
-    postmaster = _postmaster_pid()
     with serve(int(config["workers"])) as (url, pid):
         post_all(url, key, batches[:warmup], 1)
-        api_start, pg_start = _process_tree_cpu(pid), _process_tree_cpu(postmaster) if postmaster else 0.0
+        api_start, pg_start = _process_tree_cpu(pid), _track_backends_cpu()
         seconds, latencies, totals = post_all(url, key, batches[warmup:], int(config["clients"]))
         api_cpu = _process_tree_cpu(pid) - api_start
-        pg_cpu = (_process_tree_cpu(postmaster) - pg_start) if postmaster else None
+        pg_cpu = _backends_cpu_used(pg_start, _track_backends_cpu())
         _, _, again = post_all(url, key, batches[warmup:], int(config["clients"]))
     events = count * size
     ordered = sorted(latencies)

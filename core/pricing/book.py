@@ -10,7 +10,7 @@ import bisect
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from core.pricing.catalogue import model_aliases
 from core.pricing.models import Price
 from core.pricing.providers import canonical_model, canonical_provider
-from core.pricing.rates import Rates
+from core.pricing.rates import Rates, TokenRates, cost_pico
 
 Key = tuple[str, str]
 
@@ -59,7 +59,12 @@ class PriceBook:
         self._global = global_versions
         self._org = org_versions
         self._aliases = aliases
-        self._cache: dict[tuple[uuid.UUID | None, str, str], tuple[list[datetime], list[Period]]] = {}
+        # Looked-up periods per org, then per (provider, model). The last org's map is kept apart: hashing a
+        # UUID runs Python code, and ingest looks up one org hundreds of thousands of times in a row.
+        self._cache: dict[uuid.UUID | None, dict[tuple[str, str], tuple[list[datetime], list[Period]]]] = {}
+        self._last_org: tuple[uuid.UUID | None, dict[tuple[str, str], tuple[list[datetime], list[Period]]]] = (
+            None, self._cache.setdefault(None, {}))  # fmt: skip
+        self._token_rates: dict[tuple[int, bool, bool], TokenRates] = {}
 
     @classmethod
     def load(cls, session: Session) -> PriceBook:
@@ -67,7 +72,9 @@ class PriceBook:
         global_versions: dict[Key, list[tuple[datetime, int]]] = defaultdict(list)
         org_versions: dict[tuple[uuid.UUID, Key], list[tuple[datetime, int]]] = defaultdict(list)
         for row in rows:
-            version = (row.effective_from, row.id)
+            # datetime.UTC, the tzinfo events carry after utc(): comparing datetimes with different tzinfo
+            # objects (the session's ZoneInfo) calls utcoffset() on both sides, several times per event.
+            version = (row.effective_from.astimezone(UTC), row.id)
             if row.organization_id is None:
                 global_versions[(row.provider, row.model)].append(version)
             else:
@@ -92,14 +99,26 @@ class PriceBook:
         period = periods[index]
         return period.price_id if period.end is None or at < period.end else None
 
+    def cost_pico(self, price_id: int, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int,
+                  reasoning: int, batch: bool) -> int:  # fmt: skip
+        """A call's exact cost in pico-USD at price version `price_id` (as Rates.cost_pico; rates cached)."""
+        threshold = self.rates[price_id].long_context_threshold
+        key = (price_id, batch, threshold is not None and input_tokens > threshold)
+        rates = self._token_rates.get(key)
+        if rates is None:
+            rates = self._token_rates[key] = self.rates[price_id].per_token(batch=batch, long=key[2])
+        return cost_pico(rates, input_tokens, output_tokens, cache_read, cache_write, reasoning)
+
     def _lookup(self, org_id: uuid.UUID | None, provider: str, model: str) -> tuple[list[datetime], list[Period]]:
-        cache_key = (org_id, provider, model)
-        found = self._cache.get(cache_key)
+        last_org, by_model = self._last_org
+        if org_id is not last_org:
+            by_model = self._cache.setdefault(org_id, {})
+            self._last_org = (org_id, by_model)
+        found = by_model.get((provider, model))
         if found is None:
             key = self.catalogue_key(provider, model)
             own = self._org.get((org_id, key), []) if org_id is not None else []
             shared = _periods(self._global.get(key, []), own[0][0] if own else None)
             periods = shared + _periods(own, None)
-            found = ([period.start for period in periods], periods)
-            self._cache[cache_key] = found
+            found = by_model[(provider, model)] = ([period.start for period in periods], periods)
         return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 ATTO_PER_MILLION_USD = 10**12  # USD per 1M tokens → atto-USD per token
 ATTO_PER_PICO = 10**6
@@ -59,26 +59,50 @@ class Rates:
     ) -> int:
         """The call's cost in pico-USD (1e-12), exactly as tt_cost() computes it."""
         long = self.long_context_threshold is not None and input_tokens > self.long_context_threshold
+        return cost_pico(self.per_token(batch=batch, long=long), input_tokens, output_tokens, cache_read,
+                         cache_write, reasoning)  # fmt: skip
+
+    def per_token(self, *, batch: bool, long: bool) -> TokenRates:
+        """The rates that apply to a batch and/or long-context call, fallbacks resolved."""
         if batch:
             input_rate = _first(self.long_context_batch_input if long else None, self.batch_input,
                                 self.long_context_input if long else None, self.input)  # fmt: skip
             output_rate = _first(self.long_context_batch_output if long else None, self.batch_output,
                                  self.long_context_output if long else None, self.output)  # fmt: skip
-            read_rate = _first(self.batch_cache_read, input_rate)
-            write_rate = _first(self.batch_cache_write, input_rate)
-        else:
-            input_rate = _first(self.long_context_input if long else None, self.input)
-            output_rate = _first(self.long_context_output if long else None, self.output)
-            read_rate = _first(self.long_context_cache_read if long else None, self.cache_read, input_rate)
-            write_rate = _first(self.long_context_cache_write if long else None, self.cache_write, input_rate)
-        atto = (
-            (input_tokens - cache_read - cache_write) * input_rate
-            + cache_read * read_rate
-            + cache_write * write_rate
-            + (output_tokens - reasoning) * output_rate
-            + reasoning * (output_rate if batch else _first(self.reasoning, output_rate))
+            return TokenRates(input_rate, _first(self.batch_cache_read, input_rate),
+                              _first(self.batch_cache_write, input_rate), output_rate, output_rate)  # fmt: skip
+        input_rate = _first(self.long_context_input if long else None, self.input)
+        output_rate = _first(self.long_context_output if long else None, self.output)
+        return TokenRates(
+            input_rate,
+            _first(self.long_context_cache_read if long else None, self.cache_read, input_rate),
+            _first(self.long_context_cache_write if long else None, self.cache_write, input_rate),
+            output_rate,
+            _first(self.reasoning, output_rate),
         )
-        return (atto + ATTO_PER_PICO // 2) // ATTO_PER_PICO
+
+
+class TokenRates(NamedTuple):
+    """Atto-USD per token of each kind for one kind of call (batch or not, long context or not)."""
+
+    input: int  # uncached input
+    cache_read: int
+    cache_write: int
+    output: int  # output other than reasoning
+    reasoning: int
+
+
+def cost_pico(rates: TokenRates, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int,
+              reasoning: int) -> int:  # fmt: skip
+    """Cost in pico-USD, rounded half-up as tt_cost() rounds."""
+    atto = (
+        (input_tokens - cache_read - cache_write) * rates.input
+        + cache_read * rates.cache_read
+        + cache_write * rates.cache_write
+        + (output_tokens - reasoning) * rates.output
+        + reasoning * rates.reasoning
+    )
+    return (atto + ATTO_PER_PICO // 2) // ATTO_PER_PICO
 
 
 def _first(*rates: int | None) -> int:

@@ -7,10 +7,9 @@ Cross-field rules and provider `usage` objects are handled by `canonical_tokens(
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 
@@ -93,8 +92,9 @@ def from_dict(data: dict[str, Any], *, from_strings: bool = False) -> UsageEvent
         raise _invalid(exc) from None
 
 
-@dataclass(frozen=True, slots=True)
-class Tokens:
+class Tokens(NamedTuple):
+    """Canonical counts: input includes cached tokens, output includes reasoning tokens."""
+
     input: int
     output: int
     cache_read: int

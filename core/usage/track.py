@@ -2,7 +2,7 @@
 
 Each event is checked on its own: a bad one is reported with its index and reason, the good ones are
 kept, and a repeated `request_id` (in the batch, an earlier batch or a concurrent one) is counted as a
-duplicate and never stored twice. Storage is the bulk COPY ingest (core.usage.ingest).
+duplicate and never stored twice. Storage is the bulk COPY ingest's batch store (core.usage.store).
 
 The hot path avoids per-request set-up: the JSON body is decoded with msgspec into one raw slice per
 event (so a malformed event cannot spoil the others), each slice is decoded straight into a UsageEvent,
@@ -30,7 +30,7 @@ from core.errors import InvalidInput, TokentraError
 from core.pricing.book import PriceBook
 from core.usage import track_store
 from core.usage.events import UsageEvent, decode_json, from_dict
-from core.usage.ingest import IngestResult, StagedEvent, stage_event
+from core.usage.staging import IngestResult, StagedEvent, stage_event
 
 log = logging.getLogger(__name__)
 

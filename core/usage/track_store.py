@@ -2,8 +2,9 @@
 
 core.usage.ingest.ingest() opens a connection, a writer thread and its temp tables per call: right for
 files, too much per HTTP request (a new Postgres backend per request costs the server CPU as well). Here a
-per-process pool keeps connections whose temp tables already exist, and the writer logic of ingest
-(`_Writer._store`: key claim, COPY into usage_events, rollup upserts, unpriced alerts, retries) is reused.
+per-process pool keeps connections whose temp tables already exist, and batches are stored by the same
+core.usage.store.BatchStore as file ingest (key claim, COPY into usage_events, rollup upserts, unpriced
+alerts, retries).
 
 Group commit: each transaction has a fixed cost in Postgres (the key claim, two rollup upserts, the commit)
 that is about as large as storing 1,000 events. Concurrent requests of the same org are therefore merged:
@@ -19,42 +20,17 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
-from operator import attrgetter
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from core.db import Database
-from core.usage.ingest import SETUP_TEMP_TABLES, IngestResult, StagedEvent, _Writer
+from core.usage.staging import IngestResult, StagedEvent
+from core.usage.store import SETUP_TEMP_TABLES, BatchStore
 
+APPLICATION_NAME = "tokentra-track"  # names the pool's backends (the track benchmark reads their CPU)
 MAX_MERGED_EVENTS = 20_000  # events per merged transaction (a single request may bring up to 10,000)
-_timestamp = attrgetter("timestamp")
-
-
-class _TrackWriter(_Writer):
-    """ingest's writer, used synchronously on a pooled connection; remembers which events were fresh."""
-
-    def __init__(self, db: Database, org_id: uuid.UUID, result: IngestResult, known_months: set[date]) -> None:
-        super().__init__(db, org_id, result)
-        self.known_months = known_months  # partitions this process has ensured (shared by the committer)
-        self.months = set(known_months)
-        self.fresh: list[StagedEvent] = []
-
-    def _ensure_partitions(self, conn: psycopg.Connection[Any], batch: list[StagedEvent]) -> None:
-        stamps = list(map(_timestamp, batch))  # the months between the batch's first and last event, in C
-        first, last = min(stamps).date().replace(day=1), max(stamps).date().replace(day=1)
-        months, month = [], first
-        while month <= last:
-            months.append(month)
-            month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-        if not self.months.issuperset(months):
-            super()._ensure_partitions(conn, batch)
-            self.known_months |= self.months
-
-    def _copy_events(self, cur: psycopg.Cursor[Any], fresh: list[StagedEvent]) -> None:
-        self.fresh = fresh  # called again on a retry: the last call is the one committed
-        super()._copy_events(cur, fresh)
 
 
 @dataclass
@@ -73,7 +49,7 @@ class GroupCommitter:
     def __init__(self, db: Database, *, pool_size: int = 4) -> None:
         self.db = db
         self.pool = ConnectionPool(db.uri, min_size=1, max_size=pool_size, configure=_setup_connection, open=True,
-                                   name="tokentra-track")  # fmt: skip
+                                   name="tokentra-track", kwargs={"application_name": APPLICATION_NAME})  # fmt: skip
         self._cond = threading.Condition()
         self._pending: dict[uuid.UUID, list[_Job]] = {}
         self._busy: set[uuid.UUID] = set()
@@ -129,10 +105,10 @@ class GroupCommitter:
                 if staged.request_id not in merged:  # an earlier request of this round has it: a duplicate
                     merged[staged.request_id] = staged
                     job.ids.add(staged.request_id)
-        writer = _TrackWriter(self.db, org_id, IngestResult(), self._months)
+        store = BatchStore(org_id, known_months=self._months)
         with self.pool.connection() as conn:
-            writer._store(conn, list(merged.values()))
-        fresh = {staged.request_id: staged for staged in writer.fresh}
+            stored = store.store(conn, list(merged.values()), IngestResult())
+        fresh = {staged.request_id: staged for staged in stored}
         for job in jobs:
             mine = [fresh[rid] for rid in job.ids if rid in fresh]
             job.result.accepted += len(mine)

@@ -19,10 +19,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from agents.base import finding_of
-from agents.grounding import figures_of, numbers_in, ungrounded
-from core.detectors.waste.dedupe import conflicts
 from core.synth.manifest import TOKEN_FIELDS
+from evals.agents_evaluators import (
+    ORG_EVALUATORS,
+    control_quiet,
+    found_planted,
+    planted_examples,
+    savings_error,
+)
+from evals.evaluators import Example, Results
+from evals.evaluators import evaluate as run_evaluators
 from evals.harness import Metrics, suite
 from evals.synth_orgs import load_org
 
@@ -58,38 +64,6 @@ def _graph(db: Any, org_id: uuid.UUID, org: Any, llm: Any) -> dict[str, Any]:
     return run_recommendations(db, org_id=org_id, as_of=window.end, window_days=window.days, llm=llm)
 
 
-def _double_counted(recs: list[dict[str, Any]]) -> float:
-    """Dollars/month claimed twice: for every pair of kept recommendations claiming the same calls, the smaller."""
-    findings = [finding_of({"key": "", "finding": {**{k: v for k, v in r.items() if k in _FIELDS},
-                                                   "window_savings": "0", "claims": r.get("claims") or [r["scope"]],
-                                                   "estimated_monthly_savings": str(r["estimated_monthly_savings"]),
-                                                   "current_monthly_cost": str(r["current_monthly_cost"]),
-                                                   "projected_monthly_cost": str(r["projected_monthly_cost"])}})
-                for r in recs]  # fmt: skip
-    total = Decimal(0)
-    for i, a in enumerate(findings):
-        for b in findings[i + 1 :]:
-            if conflicts(a, b):
-                total += min(a.estimated_monthly_savings, b.estimated_monthly_savings)
-    return float(total)
-
-
-_FIELDS = ("type", "category", "title", "description", "scope", "target", "savings_percent", "confidence",
-           "priority", "risk_level", "effort", "evidence", "affected_requests", "sample_request_ids",
-           "implementation_steps", "suggested_routing_rule")  # fmt: skip
-
-
-def _groundedness(recs: list[dict[str, Any]]) -> tuple[int, int]:
-    numbers = bad = 0
-    for rec in recs:
-        figures = figures_of({k: v for k, v in rec.items() if k not in ("description", "title", "consensus")})
-        if rec.get("consensus"):
-            figures_of(rec["consensus"].get("review") or {}, figures)
-        numbers += len(numbers_in(rec["description"]))
-        bad += len(ungrounded(rec["description"], figures))
-    return numbers, bad
-
-
 def list_price_function(db: Any) -> Any:
     """A manifest PriceFn: one event dict at list prices, exactly as tt_cost() bills it (the PriceBook's rates)."""
     from core.pricing.book import PriceBook
@@ -108,50 +82,42 @@ def list_price_function(db: Any) -> Any:
     return price
 
 
-def savings_error(recs: list[dict[str, Any]], org: Any, price: Any) -> dict[str, Any]:
-    """Per planted kind that was found (a recommendation of that type about the planted feature): |claimed −
-    expected| / expected, with the manifest's expected monthly savings at list prices as the truth."""
-    from core.synth.manifest import expected_savings
-
-    errors: dict[str, float] = {}
-    absolute = Decimal(0)
-    for item in org.manifest.waste:
-        mine = [r for r in recs if r["type"] == item.kind and (r.get("scope") or {}).get("feature") == item.scope.get(
-            "feature")]  # fmt: skip
-        if not mine:
-            continue
-        expected = expected_savings(item, price)
-        claimed = sum((Decimal(str(r["estimated_monthly_savings"])) for r in mine), Decimal(0))
-        absolute += abs(claimed - expected)
-        errors[item.kind] = round(float(abs(claimed - expected) / expected), 4) if expected else 0.0
-    worst = max(errors, key=lambda k: errors[k]) if errors else None
+def _savings(results: Results) -> dict[str, Any]:
+    errors = {s.example: s.score.value for s in results.of("savings_error")}
+    worst = results.worst("savings_error")
     return {
-        "savings_error_mean": round(sum(errors.values()) / len(errors), 4) if errors else 0.0,
-        "savings_error_max": errors[worst] if worst else 0.0,
-        "savings_error_worst_kind": worst or "",
-        "savings_error_abs_monthly": round(float(absolute), 2),
+        "savings_error_mean": results.mean("savings_error", 4, default=0.0),
+        "savings_error_max": worst.score.value if worst else 0.0,
+        "savings_error_worst_kind": worst.example if worst else "",
+        "savings_error_abs_monthly": round(results.total("savings_error_abs"), 2),
         "savings_error_by_kind": errors,
     }
 
 
+def score_run(recs: list[dict[str, Any]], org: Any, control: list[dict[str, Any]], price: Any) -> Results:
+    """The evaluators of evals/agents_evaluators.py on the planted items, the wasteful org and the control org."""
+    results = run_evaluators(planted_examples(recs, org, price), (found_planted, savings_error))
+    results.extend(run_evaluators([Example("org", org, recs, org.manifest)], ORG_EVALUATORS))
+    return results.extend(run_evaluators([Example("control", None, control, None)], (control_quiet,)))
+
+
 def _score(result: dict[str, Any], org: Any, control: dict[str, Any], seconds: float, price: Any) -> Metrics:
     recs = [r for r in result["recommendations"] if float(r["estimated_monthly_savings"]) > 0]
-    planted = {item.kind for item in org.manifest.waste}
-    found = {r["type"] for r in recs}
-    numbers, bad = _groundedness(recs)
+    results = score_run(recs, org, control["recommendations"], price)
     usage = result.get("llm_usage") or {}
     return {
-        "recall": round(len(found & planted) / len(planted), 4) if planted else 1.0,
-        "precision": round(len(found & planted) / len(found), 4) if found else 1.0,
-        "control_false_positives": sum(float(r["estimated_monthly_savings"]) > 0 for r in control["recommendations"]),
-        "monthly_savings_claimed": round(sum(float(r["estimated_monthly_savings"]) for r in recs), 2),
-        "double_counted_monthly": round(_double_counted(recs), 2),
-        **savings_error(recs, org, price),
-        "groundedness": round(1 - bad / numbers, 4) if numbers else 1.0,
+        "recall": results.mean("recall", 4, default=1.0),
+        "precision": results.mean("precision", 4),
+        "control_false_positives": int(results.total("control_false_positives")),
+        "monthly_savings_claimed": round(results.total("monthly_savings_claimed"), 2),
+        "double_counted_monthly": round(results.total("double_counted_monthly"), 2),
+        **_savings(results),
+        "groundedness": results.mean("groundedness", 4, default=1.0),
         "llm_input_tokens": usage.get("input_tokens", 0),
         "llm_output_tokens": usage.get("output_tokens", 0),
         "llm_cost": usage.get("cost", 0.0),
         "seconds": round(seconds, 2),
+        "failures": results.failures(limit=10),
     }
 
 

@@ -33,14 +33,16 @@ from typing import Any
 from core.db import Database
 from core.routing.llm import LLM, RouterLLM, llm_name, load_router_config
 from core.synth import SyntheticOrg, generate_org
-from evals.assistant_checks import check_answer, explain_metrics, grounded_counts
+from evals.assistant_checks import AnswerEvaluator, answer_groundedness
+from evals.assistant_explain import explain_metrics
+from evals.evaluators import Example, Results
+from evals.evaluators import evaluate as run_evaluators
 from evals.harness import Metrics, suite
 from evals.synth_orgs import load_org as load_synth_org
 
 DATASET = Path(__file__).resolve().parent / "datasets" / "assistant_questions.jsonl"
 BUDGETS = (("eval org monthly", "org", None, "monthly", "25000"),
            ("eval support weekly", "team", "support", "weekly", "2000"))  # fmt: skip
-EXACT_SHAPES = ("total", "top", "compare", "why", "forecast", "budget")
 
 
 def moment(value: str) -> datetime:
@@ -74,50 +76,39 @@ def _budgets(db: Database, org_id: uuid.UUID) -> None:
                 create_budget(session, actor=Actor(org_id=org_id, actor="eval"), spec=spec)
 
 
-def _ask_all(db: Database, org_id: uuid.UUID, questions: list[dict[str, Any]], org: SyntheticOrg,
-             llm: LLM | None) -> list[dict[str, Any]]:  # fmt: skip
+def _ask_all(db: Database, org_id: uuid.UUID, questions: list[dict[str, Any]],
+             llm: LLM | None) -> tuple[list[Example], dict[str, float]]:  # fmt: skip
+    """Every question asked at its own "now": examples (inputs: the question; outputs: the answer; reference: the
+    dataset row) and the seconds each answer took."""
     from graphs.assistant import ask
 
-    outcomes = []
+    examples, seconds = [], {}
     for q in questions:
         started = time.perf_counter()
         answer = ask(db, org_id=org_id, question=q["question"], now=moment(q["now"]), llm=llm)
-        seconds = time.perf_counter() - started
-        verdict = check_answer(db, org_id=org_id, question=q, answer=answer, manifest=org.manifest, budgets=BUDGETS)
-        numbers, loose = grounded_counts(answer)
-        outcomes.append({"q": q, "answer": answer, "seconds": seconds, "numbers": numbers, "loose": loose,
-                         **verdict})  # fmt: skip
-    return outcomes
+        seconds[q["id"]] = time.perf_counter() - started
+        examples.append(Example(q["id"], {"question": q["question"], "now": q["now"]}, answer, q))
+    return examples, seconds
 
 
-def _share(flags: list[bool]) -> float | None:
-    return round(sum(flags) / len(flags), 4) if flags else None
-
-
-def summarize(outcomes: list[dict[str, Any]]) -> Metrics:
-    exact = [o for o in outcomes if o["q"]["shape"] in EXACT_SHAPES]
-    why = [o for o in outcomes if o["q"]["shape"] == "why"]
-    cant = [o for o in outcomes if o["q"]["shape"] == "cant"]
-    periods = [o for o in outcomes if o["q"].get("period")]
-    seconds = [o["seconds"] for o in outcomes]
-    numbers = sum(o["numbers"] for o in outcomes)
-    loose = sum(len(o["loose"]) for o in outcomes)
-    shapes = sorted({o["q"]["shape"] for o in outcomes})
-    failures = [f"{o['q']['id']}: {'; '.join(o['problems'] + [f'ungrounded {n}' for n in o['loose']])}"
-                for o in outcomes if o["problems"] or o["loose"]]  # fmt: skip
+def summarize(results: Results, seconds: dict[str, float]) -> Metrics:
+    """The suite's metrics from the evaluators' scores (evals/assistant_checks.py) and the answer times."""
+    shapes = sorted({s.score.name.removeprefix("by_shape.") for s in results.scored
+                     if s.score.name.startswith("by_shape.")})  # fmt: skip
+    times = list(seconds.values())
     return {
-        "questions": len(outcomes),
-        "answer_accuracy": _share([o["correct"] for o in exact]),
-        "period_accuracy": _share([o["period_ok"] for o in periods]),
-        "why_driver_accuracy": _share([bool(o.get("driver_ok")) for o in why]),
-        "groundedness": round((numbers - loose) / numbers, 4) if numbers else 1.0,
-        "numbers_checked": numbers,
-        "cant_answer_accuracy": _share([o["correct"] for o in cant]),
-        "by_shape": {s: _share([o["correct"] for o in outcomes if o["q"]["shape"] == s]) for s in shapes},
-        "latency_p50_s": round(statistics.median(seconds), 3) if seconds else None,
-        "latency_max_s": round(max(seconds), 3) if seconds else None,
-        "slowest": max(((o["q"]["id"], round(o["seconds"], 2)) for o in outcomes), key=lambda x: x[1], default=None),
-        "failures": failures,
+        "questions": len(seconds),
+        "answer_accuracy": results.mean("answer_accuracy", 4),
+        "period_accuracy": results.mean("period_accuracy", 4),
+        "why_driver_accuracy": results.mean("why_driver_accuracy", 4),
+        "groundedness": results.mean("groundedness", 4, default=1.0),
+        "numbers_checked": int(results.weight("groundedness")),
+        "cant_answer_accuracy": results.mean("cant_answer_accuracy", 4),
+        "by_shape": {shape: results.mean(f"by_shape.{shape}", 4) for shape in shapes},
+        "latency_p50_s": round(statistics.median(times), 3) if times else None,
+        "latency_max_s": round(max(times), 3) if times else None,
+        "slowest": max(((i, round(t, 2)) for i, t in seconds.items()), key=lambda x: x[1], default=None),
+        "failures": results.failures(limit=40),
     }
 
 
@@ -130,7 +121,9 @@ def run_assistant_eval(db: Database, *, seed: int, scale: float, end: datetime, 
     org_id = load_org(db, org, slug=f"eval-assistant-s{seed}-x{str(scale).replace('.', '-')}-{end:%Y%m%d}")
     load_seconds = time.perf_counter() - started
     metrics: Metrics = {"llm": llm_name(llm), "events": len(org.events), "load_seconds": round(load_seconds, 2)}
-    metrics |= summarize(_ask_all(db, org_id, load_questions(ids), org, llm))
+    examples, seconds = _ask_all(db, org_id, load_questions(ids), llm)
+    checks = AnswerEvaluator(db, org_id, org.manifest, BUDGETS)
+    metrics |= summarize(run_evaluators(examples, (checks, answer_groundedness)), seconds)
     if explain:
         metrics["explain"] = explain_metrics(
             db, org_id=org_id, manifest=org.manifest, end=end, llm=llm, window_days=explain_window_days

@@ -1,12 +1,11 @@
-"""Evaluators of the assistant suite: one answer against its independently computed truth, the groundedness of an
-answer's text, and anomaly driver accuracy against the synth manifest."""
+"""Evaluators of the assistant suite: one answer against its independently computed truth and the groundedness of an
+answer's text (anomaly driver accuracy: evals/assistant_explain.py)."""
 
 from __future__ import annotations
 
-import statistics
-import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -14,11 +13,12 @@ from typing import Any
 from agents.answer import Answer, numbers_in, ungrounded
 from agents.draft import dimension_name
 from core.db import Database
-from core.routing.llm import LLM
 from core.synth import AnomalyItem, Manifest
 from evals.assistant_truth import budget_period, by_dimension, cents, month_end_forecast, spend
+from evals.evaluators import Score
 
 CANT = "I can't answer that"
+EXACT_SHAPES = ("total", "top", "compare", "why", "forecast", "budget")
 Span = tuple[datetime, datetime]
 FORECAST_TOLERANCE = Decimal("0.01")  # a derived float product (run rate x days left): one cent either way
 
@@ -157,65 +157,39 @@ def grounded_counts(answer: dict[str, Any]) -> tuple[int, list[str]]:
     return len(numbers_in(parsed.answer, names=names)), ungrounded(parsed)
 
 
-# --- anomaly drivers --------------------------------------------------------------------------------------------
+# --- the same checks as evaluators (evals/evaluators.py) ------------------------------------------------------
 
 
-def _overlaps(anomaly: dict[str, Any], item: AnomalyItem) -> bool:
-    start, end = _moment(str(anomaly["window"]["start"])), _moment(str(anomaly["window"]["end"]))
-    return start < item.window.end and item.window.start < end
+@dataclass(frozen=True)
+class AnswerEvaluator:
+    """check_answer as an evaluator: inputs = the question, outputs = the answer, reference = the dataset row (its
+    shape, period, filters, truth), the truth figures computed by plain SQL (evals/assistant_truth.py)."""
+
+    db: Database
+    org_id: uuid.UUID
+    manifest: Manifest
+    budgets: Sequence[tuple[Any, ...]]
+
+    def __call__(self, *, inputs: Any, outputs: dict[str, Any], reference: dict[str, Any]) -> list[Score]:
+        verdict = check_answer(self.db, org_id=self.org_id, question=reference, answer=outputs,
+                               manifest=self.manifest, budgets=self.budgets)  # fmt: skip
+        shape, ok, problems = reference["shape"], bool(verdict["correct"]), verdict["problems"]
+        answer = "; ".join(p for p in problems if not p.startswith("driver "))
+        driver = "; ".join(p for p in problems if p.startswith("driver "))
+        period = "; ".join(p for p in problems if p.startswith("period "))
+        return [
+            Score.check("answer_accuracy", ok, answer) if shape in EXACT_SHAPES else Score.skip("answer_accuracy"),
+            Score.check("cant_answer_accuracy", ok, answer) if shape == "cant" else Score.skip("cant_answer_accuracy"),
+            Score(f"by_shape.{shape}", 1.0 if ok else 0.0),
+            Score.check("period_accuracy", bool(verdict["period_ok"]), period) if reference.get("period")
+            else Score.skip("period_accuracy"),
+            Score.check("why_driver_accuracy", bool(verdict.get("driver_ok")), driver) if shape == "why"
+            else Score.skip("why_driver_accuracy"),
+        ]  # fmt: skip
 
 
-def match_anomaly(found: list[dict[str, Any]], item: AnomalyItem) -> dict[str, Any] | None:
-    """The detected anomaly of the planted one: same family, overlapping; the same type first, then by rank."""
-    family = ("error_rate",) if item.metric == "error_rate" else ("cost", "tokens", "requests")
-    hits = [a for a in found if a["metric"] in family and _overlaps(a, item)]
-    hits.sort(key=lambda a: a["type"] != item.type)  # stable: keeps find_anomalies' severity/size order
-    return hits[0] if hits else None
-
-
-def top_driver(anomaly: dict[str, Any]) -> tuple[str, str] | None:
-    top = anomaly.get("top_driver") or next(iter(anomaly.get("drivers") or []), None)
-    return None if not top else (str(top["dimension"]), str(top["value"]))
-
-
-def explain_metrics(db: Database, *, org_id: uuid.UUID, manifest: Manifest, end: datetime, llm: LLM | None = None,
-                    window_days: int = 30) -> dict[str, Any]:  # fmt: skip
-    try:
-        from core.detectors.anomaly.run import find_anomalies
-    except ModuleNotFoundError:
-        return {"skipped": "core.detectors.anomaly.run is not available"}
-    from agents.explainer import Fact, Facts, Slice, ungrounded_numbers
-    from graphs.explain_anomaly import explain_anomaly
-
-    started = time.perf_counter()
-    found = find_anomalies(db, org_id=org_id, as_of=end, window_days=window_days, store=False)
-    detect_seconds = time.perf_counter() - started
-    rows, seconds = [], []
-    for item in manifest.anomalies:
-        anomaly = match_anomaly(found, item)
-        row: dict[str, Any] = {"planted": item.type, "expected": item.expected_top_driver, "detected": bool(anomaly)}
-        if anomaly is not None:
-            top = top_driver(anomaly)
-            row |= {"top_driver": top, "top1": top == tuple(item.expected_top_driver.values()),
-                    "in_set": top in planted_drivers(item)}  # fmt: skip
-            t0 = time.perf_counter()
-            result = explain_anomaly(db, org_id=org_id, anomaly=anomaly, llm=llm)
-            seconds.append(time.perf_counter() - t0)
-            facts = Facts(Slice(result["slice"]["dimension"], result["slice"]["value"]), end, end)
-            facts.facts = [Fact.model_validate(f) for f in result["facts"]]
-            sl = (result["slice"]["dimension"], result["slice"]["value"])
-            row |= {"explained": sl in planted_drivers(item) and str(sl[1]) in result["explanation"],
-                    "ungrounded": ungrounded_numbers(result["explanation"], facts),
-                    "explanation": result["explanation"]}  # fmt: skip
-        rows.append(row)
-    n = len(rows) or 1
-    return {
-        "planted": len(rows), "detected_anomalies": len(found), "detect_seconds": round(detect_seconds, 2),
-        "detection_recall": round(sum(r["detected"] for r in rows) / n, 4),
-        "driver_top1_accuracy": round(sum(bool(r.get("top1")) for r in rows) / n, 4),
-        "driver_accuracy": round(sum(bool(r.get("in_set")) for r in rows) / n, 4),
-        "explanation_accuracy": round(sum(bool(r.get("explained")) for r in rows) / n, 4),
-        "explanation_grounded": all(not r.get("ungrounded") for r in rows),
-        "explain_p50_s": round(statistics.median(seconds), 3) if seconds else None,
-        "cases": rows,
-    }  # fmt: skip
+def answer_groundedness(*, inputs: Any, outputs: dict[str, Any], reference: Any) -> Score:
+    """Share of the numbers in the answer text found among its figures/drivers, weighted by the numbers checked."""
+    numbers, loose = grounded_counts(outputs)
+    value = (numbers - len(loose)) / numbers if numbers else 1.0
+    return Score("groundedness", value, f"ungrounded {', '.join(loose)}" if loose else "", numbers, not loose)

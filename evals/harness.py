@@ -87,7 +87,24 @@ def write_report(results: list[dict[str, Any]]) -> Path:
     for result in results:
         lines += [f"## {result['name']}", "", f"config: `{json.dumps(result['config'], default=str)}`", "",
                   "| metric | value |", "|---|---|"]  # fmt: skip
-        lines += [f"| {key} | {value} |" for key, value in result["metrics"].items()]
-        lines.append("")
+        lines += [f"| {key} | {value} |" for key, value in result["metrics"].items() if not _is_failures(key)]
+        lines += ["", *_failure_lines(result["metrics"])]
     path.with_suffix(".md").write_text("\n".join(lines))
     return path
+
+
+def _is_failures(key: str) -> bool:
+    return key == "failures" or key.endswith(".failures")
+
+
+def _failure_lines(metrics: Metrics) -> list[str]:
+    """The per-example comments of failed checks (evals/evaluators.py), under the table: `failures` keys at the
+    top level (`config.failures` too) and inside one level of nested metrics."""
+    found = [(key, value) for key, value in metrics.items() if _is_failures(key)]
+    found += [(f"{key}.failures", value["failures"]) for key, value in metrics.items()
+              if isinstance(value, dict) and "failures" in value]  # fmt: skip
+    lines = []
+    for key, items in found:
+        if items:
+            lines += [f"{key}:", "", *[f"- {item}" for item in items], ""]
+    return lines

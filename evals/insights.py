@@ -22,6 +22,8 @@ from typing import Any
 
 from core.db import Database
 from core.synth import AnomalyItem, generate_org
+from evals.evaluators import Example, Results, Score
+from evals.evaluators import evaluate as run_evaluators
 from evals.harness import Metrics, suite
 from evals.synth_orgs import load_org
 
@@ -48,24 +50,69 @@ def _matches(anomaly: dict[str, Any], item: AnomalyItem) -> bool:
     return bool(anomaly["metric"] == item.metric)
 
 
-def _score_org(found: list[dict[str, Any]], planted: Sequence[AnomalyItem]) -> dict[str, Any]:
-    cases = []
-    for item in planted:
-        hits = sorted((a for a in found if _matches(a, item)), key=lambda a: -_RANK[a["severity"]])
-        wanted = {(d["dimension"], d["value"]) for d in item.drivers} | set(item.scope.items())
-        top = hits[0]["top_driver"] if hits and hits[0]["top_driver"] else None
-        case: dict[str, Any] = {"type": item.type, "found": bool(hits), "incidents": len(hits),
-                                "severity": hits[0]["severity"] if hits else None,
-                                "top_driver": None if top is None else [top["dimension"], top["value"]],
-                                "top_driver_ok": top is not None
-                                and (top["dimension"], top["value"]) in wanted}  # fmt: skip
-        if hits and item.type == "spending_spike":
-            start, end = _moment(hits[0]["window"]["start"]), _moment(hits[0]["window"]["end"])
-            error = max(abs(start - item.window.start), abs(end - item.window.end))
-            case["window_error_hours"] = round(error / timedelta(hours=1), 2)
-        cases.append(case)
-    loud = [a for a in found if a["severity"] != "info" and not any(_overlaps(a, i) for i in planted)]
-    return {"cases": cases, "false_alarms": len(loud)}
+def _hits(found: list[dict[str, Any]], item: AnomalyItem) -> list[dict[str, Any]]:
+    """The detector's incidents of one planted anomaly, most severe first."""
+    return sorted((a for a in found if _matches(a, item)), key=lambda a: -_RANK[a["severity"]])
+
+
+def _top(hits: list[dict[str, Any]]) -> tuple[str, str] | None:
+    top = hits[0]["top_driver"] if hits and hits[0]["top_driver"] else None
+    return None if top is None else (top["dimension"], top["value"])
+
+
+def _wanted(item: AnomalyItem) -> set[tuple[str, str]]:
+    return {(d["dimension"], d["value"]) for d in item.drivers} | set(item.scope.items())
+
+
+def _window_error(hits: list[dict[str, Any]], item: AnomalyItem) -> float:
+    start, end = _moment(hits[0]["window"]["start"]), _moment(hits[0]["window"]["end"])
+    return round(max(abs(start - item.window.start), abs(end - item.window.end)) / timedelta(hours=1), 2)
+
+
+def found_planted(*, inputs: Any, outputs: list[dict[str, Any]], reference: AnomalyItem) -> list[Score]:
+    """Recall (an incident of the right kind overlaps the planted window) and, when found, top-driver accuracy."""
+    if not outputs:
+        return [Score.check("recall", False, f"no {reference.type} incident in {reference.window.start:%m-%d %H:%M}"
+                            f"–{reference.window.end:%m-%d %H:%M}"), Score.skip("top_driver_accuracy")]  # fmt: skip
+    top = _top(outputs)
+    ok = top is not None and top in _wanted(reference)
+    comment = "" if ok else f"top driver {top} not among {sorted(_wanted(reference))}"
+    return [Score.check("recall", True), Score.check("top_driver_accuracy", ok, comment)]
+
+
+def spike_window(*, inputs: Any, outputs: list[dict[str, Any]], reference: AnomalyItem) -> list[Score]:
+    """A planted spike comes back as one incident; hours between its window and the planted one (99 if missed)."""
+    if reference.type != "spending_spike":
+        return [Score.skip("spike_single"), Score.skip("spike_window_error_hours")]
+    hours = _window_error(outputs, reference) if outputs else 99.0
+    single = Score.check("spike_single", len(outputs) == 1, f"{len(outputs)} incidents")
+    return [single, Score("spike_window_error_hours", hours, f"window off by {hours} h")]
+
+
+def false_alarms(*, inputs: Any, outputs: list[dict[str, Any]], reference: Sequence[AnomalyItem]) -> Score:
+    """Anomalies above info that overlap nothing planted."""
+    loud = [a for a in outputs if a["severity"] != "info" and not any(_overlaps(a, i) for i in reference)]
+    comment = "; ".join(f"{a['type']} {a['metric']} {a['severity']} from {a['window']['start']}" for a in loud[:5])
+    return Score("false_alarms", float(len(loud)), comment, passed=not loud)
+
+
+def _case(item: AnomalyItem, hits: list[dict[str, Any]]) -> dict[str, Any]:
+    top = _top(hits)
+    case: dict[str, Any] = {"type": item.type, "found": bool(hits), "incidents": len(hits),
+                            "severity": hits[0]["severity"] if hits else None,
+                            "top_driver": None if top is None else list(top),
+                            "top_driver_ok": top is not None and top in _wanted(item)}  # fmt: skip
+    if hits and item.type == "spending_spike":
+        case["window_error_hours"] = _window_error(hits, item)
+    return case
+
+
+def _score_org(seed: int, found: list[dict[str, Any]], planted: Sequence[AnomalyItem]) -> tuple[Results, list[Any]]:
+    """The evaluators on one org's planted anomalies (outputs: each one's incidents) and on the org as a whole."""
+    examples = [Example(f"seed {seed} {item.type}", seed, _hits(found, item), item) for item in planted]
+    results = run_evaluators(examples, (found_planted, spike_window))
+    results.extend(run_evaluators([Example(f"seed {seed}", seed, found, planted)], (false_alarms,)))
+    return results, [{"seed": seed, **_case(e.reference, e.outputs)} for e in examples]
 
 
 def run_insights_eval(db: Database, *, seeds: Sequence[int], scale: float, end: datetime,
@@ -73,41 +120,49 @@ def run_insights_eval(db: Database, *, seeds: Sequence[int], scale: float, end: 
     """Recall, top-driver accuracy and false alarms over the seeds' wasteful orgs; the control org's quietness."""
     from core.detectors.anomaly.run import find_anomalies
 
-    cases: list[dict[str, Any]] = []
-    false_alarms = 0
-    seconds: list[float] = []
+    results, cases, seconds = Results(), [], []
     for seed in seeds:
         org = generate_org(seed=seed, end=end, scale=scale)
         org_id = load_org(db, org, slug=f"eval-insights-{seed}-{str(scale).replace('.', 'p')}")
         started = time.perf_counter()
         found = find_anomalies(db, org_id=org_id, as_of=end, store=False)
         seconds.append(time.perf_counter() - started)
-        scored = _score_org(found, org.manifest.anomalies)
-        cases += [{"seed": seed, **c} for c in scored["cases"]]
-        false_alarms += scored["false_alarms"]
-    hits = [c for c in cases if c["found"]]
-    spikes = [c for c in cases if c["type"] == "spending_spike"]
+        scored, org_cases = _score_org(seed, found, org.manifest.anomalies)
+        results.extend(scored)
+        cases += org_cases
+    worst_window = results.worst("spike_window_error_hours")
     metrics: Metrics = {
-        "planted": len(cases), "recall": round(len(hits) / len(cases), 3) if cases else None,
-        "top_driver_accuracy": round(sum(c["top_driver_ok"] for c in hits) / len(hits), 3) if hits else None,
-        "spike_single": all(c["incidents"] == 1 for c in spikes),
-        "spike_window_error_hours": max((c.get("window_error_hours", 99.0) for c in spikes), default=None),
-        "false_alarms": false_alarms, "detect_seconds_max": round(max(seconds, default=0.0), 2), "cases": cases,
+        "planted": len(cases), "recall": results.mean("recall", 3),
+        "top_driver_accuracy": results.mean("top_driver_accuracy", 3),
+        "spike_single": results.all_passed("spike_single"),
+        "spike_window_error_hours": worst_window.score.value if worst_window else None,
+        "false_alarms": int(results.total("false_alarms")), "detect_seconds_max": round(max(seconds, default=0.0), 2),
+        "cases": cases,
     }  # fmt: skip
     if control:
-        metrics.update(_control(db, seed=seeds[0], scale=scale, end=end))
+        metrics.update(_control(db, seed=seeds[0], scale=scale, end=end, results=results))
+    metrics["failures"] = results.failures()
     return metrics
 
 
-def _control(db: Database, *, seed: int, scale: float, end: datetime) -> Metrics:
+def control_quiet(*, inputs: Any, outputs: list[dict[str, Any]], reference: Any) -> list[Score]:
+    """The healthy org: its anomalies, and those above info (each one a false alarm)."""
+    loud = [a for a in outputs if a["severity"] != "info"]
+    comment = "; ".join(f"{a['type']} {a['metric']} {a['severity']} from {a['window']['start']}" for a in loud[:5])
+    return [Score("control_anomalies", float(len(outputs))),
+            Score("control_above_info", float(len(loud)), comment, passed=not loud)]  # fmt: skip
+
+
+def _control(db: Database, *, seed: int, scale: float, end: datetime, results: Results) -> Metrics:
     from core.detectors.anomaly.run import find_anomalies
 
     org = generate_org(seed=seed, end=end, scale=scale, healthy=True)
     org_id = load_org(db, org, slug=f"eval-insights-control-{seed}-{str(scale).replace('.', 'p')}")
     found = find_anomalies(db, org_id=org_id, as_of=end, store=False)
-    loud = [a for a in found if a["severity"] != "info"]
+    control = results.extend(run_evaluators([Example("control", seed, found, None)], (control_quiet,)))
     worst = max((a["severity"] for a in found), key=_RANK.__getitem__, default="none")
-    return {"control_anomalies": len(found), "control_above_info": len(loud), "control_max_severity": worst}
+    return {"control_anomalies": int(control.total("control_anomalies")),
+            "control_above_info": int(control.total("control_above_info")), "control_max_severity": worst}  # fmt: skip
 
 
 def run_timing(db: Database, *, events: int, end: datetime, seed: int = 7) -> Metrics:

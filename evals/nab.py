@@ -23,6 +23,8 @@ import numpy.typing as npt
 
 from core.datasets import shared_data_dir
 from core.detectors.anomaly import PointDetectorConfig, read_series_csv, score_series
+from evals.evaluators import Example, Results, Score
+from evals.evaluators import evaluate as evaluate_examples
 
 DATA_DIR = shared_data_dir() / "anomaly" / "nab"
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
@@ -159,6 +161,30 @@ def file_report(sweep: FileSweep, threshold: float, weights: Weights) -> dict[st
             "raw": round(raw_score(sweep, threshold, weights), 3)}  # fmt: skip
 
 
+@dataclass(frozen=True)
+class FileEvaluator:
+    """One NAB file at the profile's corpus threshold (evals/evaluators.py signature): inputs = the file's name,
+    outputs = the detector's scores on it (a FileSweep), reference = its labelled windows."""
+
+    threshold: float
+    weights: Weights
+
+    def __call__(self, *, inputs: str, outputs: FileSweep, reference: Windows) -> list[Score]:
+        report = file_report(outputs, self.threshold, self.weights)
+        windows, found, fps = len(reference), int(report["found"]), int(report["false_positives"])
+        comment = f"found {found} of {windows} windows, {fps} false-positive rows, raw {report['raw']}"
+        recall = Score("window_recall", found / windows, comment, windows, found == windows) if windows else None
+        return [recall or Score.skip("window_recall"), Score("false_positives", fps, comment),
+                Score("raw", report["raw"], comment)]  # fmt: skip
+
+
+def file_results(sweeps: Mapping[str, FileSweep], windows: Mapping[str, Windows], threshold: float,
+                 weights: Weights) -> Results:  # fmt: skip
+    """Every file's scores at the corpus threshold; failures name the files with a missed window."""
+    examples = [Example(name, name, sweep, windows[name]) for name, sweep in sweeps.items()]
+    return evaluate_examples(examples, (FileEvaluator(threshold, weights),))
+
+
 def load_weights(data_dir: Path) -> dict[str, Weights]:
     profiles = json.loads((data_dir / "config" / "profiles.json").read_text())
     return {name: Weights(m["tpWeight"], m["fpWeight"], m["fnWeight"])
@@ -218,4 +244,7 @@ def nab_suite(config: dict[str, Any]) -> dict[str, Any]:
     metrics["categories_standard_raw"] = {c: v["raw"] for c, v in evaluations["standard"]["categories"].items()}
     metrics["files_standard"] = evaluations["standard"]["files"]
     metrics["published_standard"] = PUBLISHED_STANDARD
+    sweeps = {name: sweep_file(ts, scores, windows[name]) for name, (ts, scores) in results.items()}
+    per_file = file_results(sweeps, windows, evaluations["standard"]["threshold"], load_weights(data_dir)["standard"])
+    metrics["failures"] = per_file.failures(limit=15)
     return metrics

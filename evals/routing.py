@@ -7,7 +7,9 @@ correctly), contaminated rows dropped. Our score has a learned part fitted on a 
 Routers: ours (core.routing.classify: the score), ours without the learned part (the seed prior alone),
 LiteLLM's complexity router (default rule-based `heuristic` and the bundled trained `heuristic_v2`, both local,
 no model call), a random router (seeded, averaged over seeds) and the oracle (knows the outcomes).
-Metrics (RouteLLM's, see evals/routing_metrics): APGR, CPT(50%), CPT(80%); and the cost saved versus sending
+Metrics (RouteLLM's, see evals/routing_metrics): APGR, CPT(50%), CPT(80%); how sure our APGR margin over LiteLLM's
+is (paired bootstrap over the reported prompts: both routers scored on the same resamples; the 95% interval of
+the difference and the share of resamples where ours is higher); and the cost saved versus sending
 everything to the strong model at the smallest strong-call share reaching 95% of the strong model's accuracy,
 priced from the catalogue's source (LiteLLM's bundled cost map: openai gpt-4-1106-preview, together_ai
 Mixtral-8x7B-Instruct-v0.1), input tokens counted with tiktoken cl100k_base, output tokens an assumption per
@@ -24,10 +26,11 @@ import numpy as np
 
 from core.pricing.catalogue import litellm_cost_map, spec_from_litellm
 from core.routing import classify as classifier
+from core.routing import classify_model
 from core.routing.classify_fit import DATASETS, Row, load_rows, split
 from core.routing.classify_litellm import count_tokens, litellm_complexity, litellm_complexity_v2
 from evals.harness import REPORTS, Metrics, suite
-from evals.routing_metrics import Curve, Floats, curve, share_for_accuracy, summary
+from evals.routing_metrics import Curve, Floats, apgr, curve, share_for_accuracy, summary
 
 STRONG = "gpt-4-1106-preview"
 WEAK = "together_ai/mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -92,6 +95,24 @@ def evaluate(scores: Floats, rows: list[Row], costs: tuple[Floats, Floats]) -> t
     return {**summary(c), **cost_saved(scores, c, *costs)}, c
 
 
+def paired_bootstrap(ours: Floats, theirs: Floats, rows: list[Row], *, draws: int, seed: int = 0) -> dict[str, Any]:
+    """APGR(ours) - APGR(theirs) on the rows and over `draws` resamples of them (with replacement, the same
+    resample for both routers): the point difference, its 95% interval and the share of resamples ours wins."""
+    weak = np.array([row.weak for row in rows], dtype=np.float64)
+    strong = np.array([row.strong for row in rows], dtype=np.float64)
+    point = apgr(curve(ours, weak, strong)) - apgr(curve(theirs, weak, strong))
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(draws):
+        pick = rng.integers(0, len(rows), len(rows))
+        w, s = weak[pick], strong[pick]
+        diffs.append(apgr(curve(ours[pick], w, s)) - apgr(curve(theirs[pick], w, s)))
+    low, high = np.percentile(diffs, [2.5, 97.5]) if diffs else (point, point)
+    wins = float(np.mean(np.array(diffs) > 0)) if diffs else None
+    return {"apgr_diff": round(point, 4), "ci95": [round(float(low), 4), round(float(high), 4)],
+            "share_of_resamples_ours_higher": wins, "draws": draws}  # fmt: skip
+
+
 def _mean(results: list[dict[str, Any]]) -> dict[str, Any]:
     keys = results[0].keys()
     return {k: None if any(r[k] is None for r in results) else round(float(np.mean([r[k] for r in results])), 4)
@@ -105,6 +126,8 @@ def dataset_report(name: str, config: dict[str, Any]) -> tuple[dict[str, Any], d
     output = float(config["output_tokens"][name])
     costs = (tokens * in_strong + output * out_strong, tokens * in_weak + output * out_weak)
     scores, latency = router_scores(rows, int(config["random_seeds"]))
+    ours, litellm = (np.asarray(scores[name], dtype=np.float64) for name in ("tokentra", "litellm_complexity"))
+    margin = paired_bootstrap(ours, litellm, rows, draws=int(config["bootstrap"]))
     routers: dict[str, Any] = {}
     curves: dict[str, Curve] = {}
     for router, value in scores.items():
@@ -118,9 +141,21 @@ def dataset_report(name: str, config: dict[str, Any]) -> tuple[dict[str, Any], d
         "rows": len(rows), "acc_weak": round(first.acc_weak, 4), "acc_strong": round(first.acc_strong, 4),
         "input_tokens": int(tokens.sum()), "assumed_output_tokens_per_prompt": output,
         "cost_all_strong_usd": round(float(costs[0].sum()), 4), "cost_all_weak_usd": round(float(costs[1].sum()), 4),
-        "classify_latency": latency, "routers": routers,
+        "classify_latency": latency, "routers": routers, "tokentra_vs_litellm_complexity": margin,
     }  # fmt: skip
     return report, curves
+
+
+def fit_summary() -> dict[str, Any]:
+    """Per learned head: its fit rows, chosen ridge and prior weight, and its cross-validated APGR inside the
+    fit half (classify_weights, written by classify_fit)."""
+    keys = ("fit_rows", "ridge", "learned_slope", "cv_apgr")
+    try:
+        from core.routing.classify_weights import MODEL
+    except ImportError:
+        return {}
+    heads = dict(MODEL.get("heads", {}))
+    return {name: {k: heads[name].get(k) for k in keys} for name in classify_model.HEADS if name in heads}
 
 
 def write_chart(curves: dict[str, dict[str, Curve]], path: Path) -> Path | None:
@@ -152,6 +187,7 @@ def write_chart(curves: dict[str, dict[str, Curve]], path: Path) -> Path | None:
     datasets=list(DATASETS),
     limit=None,
     random_seeds=10,
+    bootstrap=1000,
     output_tokens={"gsm8k": 200, "mmlu": 1},
     chart=True,
 )
@@ -171,6 +207,8 @@ def routing_suite(config: dict[str, Any]) -> Metrics:
             metrics[f"{name}.{router}.apgr"] = figures["apgr"]
         ours, theirs = report["routers"]["tokentra"]["apgr"], report["routers"]["litellm_complexity"]["apgr"]
         metrics[f"{name}.beats_litellm"] = ours > theirs
+        metrics[f"{name}.apgr_margin_ci95"] = report["tokentra_vs_litellm_complexity"]["ci95"]
+    metrics["fit_cross_validation"] = fit_summary()
     metrics["datasets"] = datasets
     if config.get("chart"):
         chart = write_chart(curves, REPORTS / "routing-pgr.png")

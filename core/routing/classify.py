@@ -7,7 +7,8 @@ network, well under a millisecond per prompt. An LLM classifier can refine uncer
 provides one.
 
 Task detection, complexity and quality follow the optimization-engine seed's task-classifier rules (seed notes
-section 3); the score adds the learned difficulty estimate of classify_model to the seed's prior for the task.
+section 3); the score adds the learned difficulty estimate of classify_model (one head per kind of prompt: multiple
+choice, maths word problem, general) to the seed's prior for the task.
 """
 
 from __future__ import annotations
@@ -38,10 +39,15 @@ PREMIUM_FROM = 0.65
 SEED_TIER = {"budget": "utility", "mid": "workhorse", "premium": "premium"}
 _TIER_PRIOR = {"budget": 0.15, "mid": 0.4, "premium": 0.65}
 _QUALITY_PRIOR = {"low": -0.05, "medium": 0.0, "high": 0.07, "critical": 0.15}
-# Score = PRIOR_WEIGHT * seed prior + (1 - PRIOR_WEIGHT) * sigmoid(GAIN_STEEPNESS * learned gain delta).
-# Chosen by cross-validation inside the fit half of the routing data (classify_fit), never on the reported half.
-PRIOR_WEIGHT = 0.2
+# Score = sigmoid(PRIOR_SLOPE * (seed prior - 0.5) + LEARNED_SPAN * tanh(s * learned gain delta)): the prior sets
+# the level (a chat prompt sits low, a maths one high), the learned delta (against the head's own average) moves
+# a prompt within it by at most LEARNED_SPAN logits. s, the head's learned slope (classify_weights), is chosen by
+# cross-validation inside the fit half of the routing data (classify_fit), never on the reported half;
+# GAIN_STEEPNESS when no weights are present.
+PRIOR_SLOPE = 4.0
+LEARNED_SPAN = 3.0
 GAIN_STEEPNESS = 10.0
+_CHOICE = classify_model.FEATURE_NAMES.index("multiple_choice")
 _SCAN_HEAD, _SCAN_TAIL = 6000, 2000  # characters scanned by the regexes (long prompts: head and tail)
 
 
@@ -148,7 +154,9 @@ class _Analysis:
     complexity: float
     quality: str
     prior: float
-    features: list[float]
+    features: list[float]  # the general features (FEATURE_NAMES)
+    head: str  # which learned head scores the prompt
+    head_features: list[float]  # that head's input
 
 
 def _analyse(prompt: str, system: str | None) -> _Analysis:
@@ -164,31 +172,42 @@ def _analyse(prompt: str, system: str | None) -> _Analysis:
     prior = prior_score(task, complexity, quality)
     values = classify_model.features(prompt, words, prior=prior, math_hits=math_hits, code_hits=code_hits,
                                      category=TASK_CATEGORY[task])  # fmt: skip
-    return _Analysis(task, confidence, domain, complexity, quality, prior, values)
+    head = classify_model.head_for(multiple_choice=values[_CHOICE] > 0, category=TASK_CATEGORY[task],
+                                   math_task=task == "math", numbers=sum(word[0].isdigit() for word in words),
+                                   question="?" in text)  # fmt: skip
+    inputs = classify_model.head_features(head, prompt, words, values)
+    return _Analysis(task, confidence, domain, complexity, quality, prior, values, head, inputs)
 
 
 def feature_vector(prompt: str, system: str | None = None) -> list[float]:
-    """The learned model's inputs for a prompt (what classify_fit fits on)."""
+    """The general head's inputs for a prompt."""
     return _analyse(prompt, system).features
 
 
-def route_score(prior: float, gain_delta: float) -> float:
-    """PRIOR_WEIGHT of the seed prior plus the rest of a logistic squash of the learned gain (0.5 at average)."""
-    learned = 1.0 / (1.0 + math.exp(-GAIN_STEEPNESS * gain_delta))
-    return round(PRIOR_WEIGHT * prior + (1.0 - PRIOR_WEIGHT) * learned, 6)
+def head_inputs(prompt: str, system: str | None = None) -> tuple[str, list[float], list[float], float]:
+    """(head, its inputs, the general inputs, the seed prior) of a prompt: what classify_fit fits on."""
+    found = _analyse(prompt, system)
+    return found.head, found.head_features, found.features, found.prior
+
+
+def route_score(prior: float, gain_delta: float, learned_slope: float = GAIN_STEEPNESS) -> float:
+    """A logistic squash of the seed prior (around 0.5) plus the learned gain delta times its slope."""
+    logit = PRIOR_SLOPE * (prior - 0.5) + LEARNED_SPAN * math.tanh(learned_slope * gain_delta)
+    return round(1.0 / (1.0 + math.exp(-logit)), 9)
 
 
 def classify(prompt: str, system: str | None = None, *, llm: LLMTaskClassifier | None = None,
              llm_below_confidence: float = 0.6) -> Classification:  # fmt: skip
     """Classify one prompt locally; with `llm`, ask it only when the task-type confidence is below the bound."""
     found = _analyse(prompt, system)
-    learned = classify_model.gain_delta(found.features)
-    score = route_score(found.prior, learned)
+    head = classify_model.head(found.head)
+    learned = classify_model.gain_delta(found.head_features, found.head)
+    score = route_score(found.prior, learned, GAIN_STEEPNESS if head is None else head.learned_slope)
     result = Classification(
         task_type=found.task, category=TASK_CATEGORY[found.task], complexity=complexity_label(found.complexity),
         quality_requirement=found.quality, score=score, tier=tier_for(score), confidence=round(found.confidence, 3),
         complexity_score=round(found.complexity, 3), domain=found.domain,
-        signals=(f"prior:{found.prior:.3f}", f"learned:{learned:+.3f}"),
+        signals=(f"prior:{found.prior:.3f}", f"learned:{learned:+.3f}", f"head:{found.head}"),
     )  # fmt: skip
     if llm is not None and found.confidence < llm_below_confidence:
         refined = llm(prompt=prompt, system=system, heuristic=result)

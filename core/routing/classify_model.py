@@ -1,9 +1,12 @@
 """The learned part of the router score: a linear estimate of how much a strong model gains over a weak one
-on a prompt, from cheap surface features (length, numbers, symbols, question shape).
+on a prompt, from cheap surface features. One linear head per kind of prompt (`head_for`):
+- `choice`: multiple-choice questions (options A-D), fitted on the fit half of MMLU, over FEATURE_NAMES;
+- `math`: maths word problems without options, fitted on the fit half of GSM8K, over classify_math's features;
+- `general`: everything else, fitted on both fit halves (each dataset weighted equally), over FEATURE_NAMES.
 
 Weights come from classify_weights.py, written by `python -m core.routing.classify_fit` from the fit half of
 the RouteLLM outcomes (see classify_fit for the split); the other half is what the routing eval reports.
-Without weights the learned part is 0 and the score is the seed's prior alone.
+Without weights (or for a head missing from them) the learned part is 0 and the score is the seed's prior alone.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from __future__ import annotations
 import math
 import re
 import string
+from dataclasses import dataclass
 from functools import lru_cache
+
+from core.routing.classify_math import MATH_FEATURE_NAMES, math_features
 
 FEATURE_NAMES = (
     "log_chars", "log_words", "log_numbers", "distinct_numbers", "sentences", "digit_share", "symbol_share",
@@ -28,6 +34,23 @@ _LATEX = re.compile(r"[\^=<>√∫∑π]|\\[a-z]+|\b(?:sqrt|log|sin|cos)\b")
 _DROP_DIGITS = str.maketrans("", "", string.digits)
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 MAX_SCAN = 8000
+HEADS = ("general", "choice", "math")
+HEAD_FEATURES = {"general": FEATURE_NAMES, "choice": FEATURE_NAMES, "math": MATH_FEATURE_NAMES}
+
+
+def head_for(*, multiple_choice: bool, category: str, math_task: bool, numbers: int, question: bool) -> str:
+    """Which learned head scores a prompt: options -> `choice`; a maths task or a question with two or more
+    numbers (not code) -> `math`; anything else -> `general`."""
+    if multiple_choice:
+        return "choice"
+    if category != "coding" and (math_task or (numbers >= 2 and question)):
+        return "math"
+    return "general"
+
+
+def head_features(head: str, prompt: str, words: list[str], general: list[float]) -> list[float]:
+    """The input vector of a head: the general features, or for `math` the word-problem features."""
+    return math_features(prompt, words) if head == "math" else general
 
 
 def features(prompt: str, words: list[str], *, prior: float, math_hits: int, code_hits: int,
@@ -69,28 +92,53 @@ def features(prompt: str, words: list[str], *, prior: float, math_hits: int, cod
     ]
 
 
+@dataclass(frozen=True)
+class Head:
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float  # the average gain of the head's fit rows
+    learned_slope: float  # weight of the gain delta in the score (classify.route_score)
+    low: list[float]  # each input's range in the fit rows: inputs are clipped to it
+    high: list[float]
+    delta_range: tuple[float, float]  # the fit rows' gain deltas: a delta is clipped to it
+
+    def delta(self, values: list[float]) -> float:
+        """Fitted gain minus the head's average, inputs and result kept within what the fit data showed (a
+        linear model must not extrapolate on prompts unlike its data)."""
+        terms = zip(self.coef, values, self.mean, self.scale, self.low, self.high, strict=True)
+        raw = sum(c * (min(max(v, lo), hi) - m) / s for c, v, m, s, lo, hi in terms)
+        return float(min(max(raw, self.delta_range[0]), self.delta_range[1]))
+
+
 @lru_cache(maxsize=1)
-def _model() -> tuple[list[float], list[float], list[float], float] | None:
+def _model() -> dict[str, Head]:
+    """Head name -> head from classify_weights, keeping only heads of the current features."""
     try:
         from core.routing.classify_weights import MODEL
     except ImportError:
-        return None
-    if list(MODEL["names"]) != list(FEATURE_NAMES):
-        return None  # weights of another feature set: refit with classify_fit
-    return list(MODEL["mean"]), list(MODEL["scale"]), list(MODEL["coef"]), float(MODEL["intercept"])
+        return {}
+    heads = {
+        name: Head(list(raw["mean"]), list(raw["scale"]), list(raw["coef"]), float(raw["intercept"]),
+                   float(raw["learned_slope"]), list(raw["low"]), list(raw["high"]),
+                   (float(raw["delta_range"][0]), float(raw["delta_range"][1])))
+        for name, raw in dict(MODEL.get("heads", {})).items()
+        if name in HEAD_FEATURES and list(raw["names"]) == list(HEAD_FEATURES[name])
+    }  # fmt: skip
+    return heads
 
 
-def estimate_gain(values: list[float]) -> float | None:
-    """The fitted expected strong-minus-weak gain for a feature vector, or None without weights."""
-    model = _model()
-    if model is None:
-        return None
-    mean, scale, coef, intercept = model
-    return intercept + sum(c * (v - m) / s for c, v, m, s in zip(coef, values, mean, scale, strict=True))
+def head(name: str) -> Head | None:
+    return _model().get(name)
 
 
-def gain_delta(values: list[float]) -> float:
-    """How far the fitted gain of this prompt is above the fit data's average (0 without weights)."""
-    model = _model()
-    gain = estimate_gain(values)
-    return 0.0 if model is None or gain is None else gain - model[3]
+def estimate_gain(values: list[float], head_name: str = "general") -> float | None:
+    """The fitted expected strong-minus-weak gain for a head's feature vector, or None without its weights."""
+    found = head(head_name)
+    return None if found is None else found.intercept + found.delta(values)
+
+
+def gain_delta(values: list[float], head_name: str = "general") -> float:
+    """How far the fitted gain of this prompt is above its head's average (0 without weights)."""
+    found = head(head_name)
+    return 0.0 if found is None else found.delta(values)

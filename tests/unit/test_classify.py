@@ -112,3 +112,39 @@ def test_probe_route_outputs_one_line_per_input(tmp_path: Path) -> None:
     assert [row["task_type"] for row in rows] == ["greeting", "code_generation"]
     assert all(set(row) == {"score", "tier", "task_type", "category"} for row in rows)
     assert rows[0]["score"] < rows[1]["score"]
+
+
+def test_each_kind_of_prompt_gets_its_learned_head() -> None:
+    word_problem = "Tom buys 3 boxes of 12 pens at $1.50 each and sells half of them. How many pens are left?"
+    choice = "Which gas is most abundant in air?\nA. Oxygen\nB. Nitrogen\nC. Argon\nD. Carbon dioxide\nAnswer:"
+    assert "head:math" in classify(word_problem).signals
+    assert "head:choice" in classify(choice).signals
+    assert "head:general" in classify("Write a haiku about the first snow of winter.").signals
+    assert "head:general" in classify("Fix this bug: for i in range(10) print(i) fails with 2 errors?").signals
+
+
+def test_word_problem_features_count_what_they_name() -> None:
+    from core.routing.classify_keywords import WORD
+    from core.routing.classify_math import MATH_FEATURE_NAMES, math_features
+
+    prompt = "Ann has $1,250.50 and spends 20% of it. Then she buys 3 pens at $1.25 each. How much is left?"
+    values = dict(zip(MATH_FEATURE_NAMES, math_features(prompt, WORD.findall(prompt.lower())), strict=True))
+    assert values["numbers"] == 4
+    assert values["decimals"] == 2
+    assert values["large_numbers"] == 1
+    assert values["sentences"] == 3
+    assert values["how_much"] == 1.0
+    assert values["op_percent"] == 1.0
+    assert values["question_numbers"] == 0.0
+
+
+def test_learned_part_stays_bounded_on_prompts_unlike_the_fit_data() -> None:
+    from core.routing import classify_model
+
+    head = classify_model.head("math")
+    if head is None:
+        pytest.skip("no fitted weights")
+    wild = [1e9] * len(head.coef)
+    assert head.delta_range[0] <= head.delta(wild) <= head.delta_range[1]
+    long_problem = "A farmer has 12 cows. " * 400 + "How many legs do the cows have?"
+    assert 0.0 < classify(long_problem).score < 1.0

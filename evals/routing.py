@@ -30,7 +30,8 @@ from core.routing import classify_model
 from core.routing.classify_fit import DATASETS, Row, load_rows, split
 from core.routing.classify_litellm import count_tokens, litellm_complexity, litellm_complexity_v2
 from evals.harness import REPORTS, Metrics, suite
-from evals.routing_metrics import Curve, Floats, apgr, curve, share_for_accuracy, summary
+from evals.routing_metrics import Curve, Floats, apgr, curve, share_for_accuracy
+from evals.suite_evaluators import router_curve
 
 STRONG = "gpt-4-1106-preview"
 WEAK = "together_ai/mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -92,7 +93,8 @@ def evaluate(scores: Floats, rows: list[Row], costs: tuple[Floats, Floats]) -> t
     weak = np.array([row.weak for row in rows], dtype=np.float64)
     strong = np.array([row.strong for row in rows], dtype=np.float64)
     c = curve(scores, weak, strong)
-    return {**summary(c), **cost_saved(scores, c, *costs)}, c
+    figures = {score.name: score.value for score in router_curve(inputs=rows, outputs=scores, reference=(weak, strong))}
+    return {**figures, **cost_saved(scores, c, *costs)}, c
 
 
 def paired_bootstrap(ours: Floats, theirs: Floats, rows: list[Row], *, draws: int, seed: int = 0) -> dict[str, Any]:

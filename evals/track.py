@@ -28,6 +28,7 @@ import httpx
 import orjson
 
 from evals.harness import Metrics, suite
+from evals.suite_evaluators import TRACK_TARGETS, check_targets
 
 MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"),
           ("gemini", "gemini-2.5-flash"), ("openai", "text-embedding-3-small")]  # fmt: skip
@@ -199,7 +200,7 @@ def track_suite(config: dict[str, Any]) -> Metrics:
         _, _, again = post_all(url, key, batches[warmup:], int(config["clients"]))
     events = count * size
     ordered = sorted(latencies)
-    return {
+    metrics: Metrics = {
         "events": events,
         "events_per_second": round(events / seconds),
         "target_events_per_second": 30_000,
@@ -216,3 +217,5 @@ def track_suite(config: dict[str, Any]) -> Metrics:
         "second_pass_accepted": again["accepted"],
         "exactly_once": totals["accepted"] == events and again["duplicates"] == events and again["accepted"] == 0,
     }
+    metrics["failures"] = check_targets(metrics, TRACK_TARGETS)
+    return metrics

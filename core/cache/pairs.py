@@ -57,14 +57,28 @@ def _groups(pairs: list[Pair]) -> list[str]:
     return [find(_norm(pair.text_a)) for pair in pairs]
 
 
+def group_buckets(pairs: list[Pair], *, seed: str = SPLIT_SEED) -> list[int]:
+    """Per pair, a bucket 0-99 of its question group (same group, same bucket), decided by `seed` only."""
+    return [
+        int.from_bytes(hashlib.blake2b(f"{seed}:{group}".encode(), digest_size=4).digest(), "big") % 100
+        for group in _groups(pairs)
+    ]
+
+
 def split(pairs: list[Pair]) -> tuple[list[Pair], list[Pair]]:
     """(train, heldout): disjoint in questions, decided by SPLIT_SEED only."""
     train: list[Pair] = []
     heldout: list[Pair] = []
-    for pair, group in zip(pairs, _groups(pairs), strict=True):
-        bucket = int.from_bytes(hashlib.blake2b(f"{SPLIT_SEED}:{group}".encode(), digest_size=4).digest(), "big")
-        (heldout if bucket % 100 < HELDOUT_SHARE else train).append(pair)
+    for pair, bucket in zip(pairs, group_buckets(pairs), strict=True):
+        (heldout if bucket < HELDOUT_SHARE else train).append(pair)
     return train, heldout
+
+
+def shuffled(pairs: list[Pair], size: int | None, *, seed: int = 7) -> list[Pair]:
+    """The first `size` pairs of a seeded shuffle (a larger size keeps the smaller one's pairs)."""
+    out = list(pairs)
+    random.Random(seed).shuffle(out)
+    return out if size is None else out[:size]
 
 
 def sample(pairs: list[Pair], size: int | None, *, seed: int = 7) -> list[Pair]:

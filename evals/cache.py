@@ -10,6 +10,7 @@ trees, calibration; the embeddings are computed before), the cost a semantic loo
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from core.cache.semantic import CANDIDATE_COSINE, SemanticMatcher
 from core.datasets import shared_data_dir
 from core.routing.embeddings import get_embedder
 from evals.harness import suite
+from evals.suite_evaluators import cache_rates, cache_results
 
 DATA = shared_data_dir() / "cache" / "qqp_pairs_dev.jsonl"
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95, 0.97)
@@ -80,6 +82,7 @@ def evaluate(pairs: list[Pair], *, embedder: str | None = None, thresholds: tupl
     matcher = SemanticMatcher(get_embedder(embedder))
     labels = np.array([p.label for p in pairs], dtype=np.int64)
     similarity, cosine, verify_us = score_pairs(matcher, pairs)
+    at_default = cache_results(pairs, similarity, default)
     return {
         "embedder": matcher.embedder.name,
         "verifier": matcher.verifier is not None,
@@ -88,14 +91,28 @@ def evaluate(pairs: list[Pair], *, embedder: str | None = None, thresholds: tupl
         "default_threshold": default,
         "average_precision": average_precision(similarity, labels),
         "cosine_only_average_precision": average_precision(cosine, labels),
-        "at_default": rates(similarity >= default, labels),
+        "at_default": cache_rates(at_default),
+        "at_default_precision_95ci": wilson_interval(
+            int(at_default.total("precision")), int(at_default.weight("precision"))
+        ),
         "cosine_only_at_default": rates(cosine >= default, labels),
         "verify_us": verify_us,
         "best_recall_at_precision_0.95": best_recall(similarity, labels, 0.95),
         "cosine_only_best_recall_at_precision_0.95": best_recall(cosine, labels, 0.95),
         "by_threshold": {str(t): rates(similarity >= t, labels) for t in thresholds},
         "cosine_only_by_threshold": {str(t): rates(cosine >= t, labels) for t in thresholds},
+        "failures": at_default.failures(limit=10),
     }
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> list[float] | None:
+    """95% Wilson score interval of a proportion: with a few dozen hits, precision moves by several points."""
+    if trials == 0:
+        return None
+    share = successes / trials
+    centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
+    margin = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return [round(centre - margin, 4), round(centre + margin, 4)]
 
 
 @suite("cache", about="semantic cache matcher on held-out Quora question pairs", pairs=2000, seed=11,

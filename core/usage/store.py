@@ -65,8 +65,7 @@ def aggregate(events: Iterable[StagedEvent]) -> dict[tuple[Any, ...], list[float
         if current is None:
             sums[staged.rollup_key] = list(staged.measures)
         else:
-            for index, value in enumerate(staged.measures):
-                current[index] += value
+            sums[staged.rollup_key] = [a + b for a, b in zip(current, staged.measures, strict=True)]
     return sums
 
 
@@ -144,10 +143,13 @@ class BatchStore:
             copy.set_types(EVENT_TYPES)
             for staged in fresh:
                 copy.write_row(staged.row)
+        hours: dict[int, datetime] = {}  # many rollup rows share an hour
         with cur.copy(COPY_ROLLUP) as copy:
             copy.set_types(ROLLUP_TYPES)
             for (hour, *dims), sums in aggregate(fresh).items():
-                start = datetime.fromtimestamp(hour * 3600, UTC)
+                start = hours.get(hour)
+                if start is None:
+                    start = hours[hour] = datetime.fromtimestamp(hour * 3600, UTC)
                 copy.write_row((start, *dims, *sums[:6], pico_decimal(int(sums[6])), sums[7], float(sums[8]), sums[9]))
         cur.execute(UPSERT_HOURLY_FROM_BATCH, {"org": self.org_id})
         cur.execute(UPSERT_DAILY_FROM_BATCH, {"org": self.org_id})

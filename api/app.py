@@ -71,7 +71,8 @@ def _module_exists(name: str) -> bool:
 
 
 def _include_routers(app: FastAPI, optional: Sequence[str]) -> None:
-    for name in (*CORE_ROUTERS, *optional):
+    # The gateway's router first: matched before ~100 other routes (0.1 ms a request otherwise).
+    for name in sorted((*CORE_ROUTERS, *optional), key=lambda name: name != "api.gateway.routes"):
         if name in optional and not _module_exists(name):
             continue
         module = importlib.import_module(name)

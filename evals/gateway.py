@@ -1,7 +1,10 @@
 """Gateway overhead: latency added over calling the same fake upstream directly, open loop at `rate` requests/s
 on loopback, every request a cache miss (unique prompts); LiteLLM's own proxy measured on the same upstream in
-the same run when its CLI is available (it needs `litellm[proxy]`, ~740 MB of dependencies: not part of the
-default install; point TOKENTRA_EVAL_LITELLM_PROXY at its `litellm` executable).
+the same run. The proxy needs `litellm[proxy]` (~740 MB of dependencies, not part of the default install); the
+suite looks for its `litellm` executable in TOKENTRA_EVAL_LITELLM_PROXY, then in its own virtualenv under the
+state folder (`<TOKENTRA_HOME>/litellm-proxy`), then on PATH, and when none is found installs it there from the
+package index (`litellm[proxy]` at the version of our litellm; `--set install_proxy=false` skips that). When it
+cannot be had the report says so (`litellm_proxy`: "not measured: …") instead of a figure.
 
 Processes: the fake upstream (evals/fake_upstream.py), `uvicorn api.app:create_app` (what `tokentra serve`
 runs) with TOKENTRA_GATEWAY_CONFIG pointing at the upstream, optionally `litellm --config`, and this process
@@ -53,19 +56,40 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], *, timeout: float = 
 
 
 @contextmanager
-def _process(args: list[str], ready_url: str, env: dict[str, str] | None = None) -> Iterator[None]:
+def _process(args: list[str], ready_url: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
         args, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         _wait_ready(ready_url, process)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # not Linux, or gone
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settle(processes: list[subprocess.Popen[bytes]], *, at_least: float, at_most: float = 60.0) -> None:
+    """Wait until every server is idle (under 5% of a core over half a second): a target still working through
+    its backlog (the LiteLLM proxy falls behind at 200 req/s) must not eat the CPU of the next one's round."""
+    time.sleep(at_least)
+    deadline = time.monotonic() + at_most
+    while time.monotonic() < deadline:
+        before = [_cpu_seconds(process.pid) for process in processes]
+        time.sleep(0.5)
+        after = [_cpu_seconds(process.pid) for process in processes]
+        if all(b is None or a is None or a - b < 0.025 for b, a in zip(before, after, strict=True)):
+            return
 
 
 def _org_key() -> str:
@@ -165,11 +189,47 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def _litellm_proxy() -> str | None:
+def _proxy_home() -> Path:
+    from core.config import get_settings
+
+    return Path(get_settings().home).resolve() / "litellm-proxy"
+
+
+def _litellm_proxy(*, install: bool) -> tuple[str | None, str]:
+    """(the proxy's `litellm` executable or None, where it came from or why it is missing)."""
     configured = os.environ.get("TOKENTRA_EVAL_LITELLM_PROXY")
-    if configured and Path(configured).exists():
-        return configured
-    return shutil.which("litellm") if _proxy_importable() else None
+    if configured:
+        if Path(configured).exists():
+            return configured, "TOKENTRA_EVAL_LITELLM_PROXY"
+        return None, f"not measured: TOKENTRA_EVAL_LITELLM_PROXY={configured} does not exist"
+    own = _proxy_home() / "bin" / "litellm"
+    if own.exists():
+        return str(own), str(own.parent.parent)
+    on_path = shutil.which("litellm")
+    if on_path and _proxy_importable():
+        return on_path, "PATH"
+    if not install:
+        return (
+            None,
+            "not measured: litellm[proxy] not installed (install_proxy=false, TOKENTRA_EVAL_LITELLM_PROXY unset)",
+        )
+    return _install_proxy(own.parent.parent)
+
+
+def _install_proxy(folder: Path) -> tuple[str | None, str]:
+    """A virtualenv with `litellm[proxy]` at our litellm's version, from the package index (once per machine)."""
+    from importlib.metadata import version
+
+    requirement = f"litellm[proxy]=={version('litellm')}"
+    print(f"gateway suite: installing {requirement} into {folder} (once)", file=sys.stderr)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True, timeout=300)
+        subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", requirement],
+                       check=True, timeout=1800)  # fmt: skip
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None, f"not measured: installing {requirement} failed ({exc})"
+    return str(folder / "bin" / "litellm"), f"installed {requirement} into {folder}"
 
 
 def _proxy_importable() -> bool:
@@ -187,6 +247,8 @@ def _proxy_importable() -> bool:
     seconds=10,
     rounds=2,
     sequential=300,
+    install_proxy=True,
+    settle_seconds=1,
 )
 def gateway_suite(config: dict[str, Any]) -> Metrics:
     rate, seconds, rounds = float(config["rate"]), float(config["seconds"]), int(config["rounds"])
@@ -212,16 +274,18 @@ def gateway_suite(config: dict[str, Any]) -> Metrics:
     )
     key = _org_key()
     env = {"TOKENTRA_GATEWAY_CONFIG": str(config_path), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    proxy = _litellm_proxy()
+    proxy, proxy_source = _litellm_proxy(install=str(config["install_proxy"]).lower() not in ("false", "0", "no"))
     targets: dict[str, tuple[str, dict[str, str]]] = {
         "direct": (f"{upstream}/v1/chat/completions", {}),
         "gateway": (f"http://127.0.0.1:{gateway_port}/v1/chat/completions", {"authorization": f"Bearer {key}"}),
     }
     results: dict[str, list[float]] = {name: [] for name in targets}
+    failures: dict[str, int] = {}
+    rounds_p99: dict[str, list[float]] = {}
     sequential: dict[str, list[float]] = {}
     python = sys.executable
     with (
-        _process([python, "-m", "evals.fake_upstream", "--port", str(upstream_port)], f"{upstream}/v1/models"),
+        _process([python, "-m", "evals.fake_upstream", "--port", str(upstream_port)], f"{upstream}/v1/models") as fake,
         _process(
             [
                 python,
@@ -237,16 +301,22 @@ def gateway_suite(config: dict[str, Any]) -> Metrics:
             ],
             f"http://127.0.0.1:{gateway_port}/healthz",
             env,
-        ),
-        _maybe_proxy(proxy, config_path, proxy_port, targets, results),
+        ) as gateway,
+        _maybe_proxy(proxy, config_path, proxy_port, targets, results) as litellm,
     ):
+        servers = [fake, gateway, *([litellm] if litellm is not None else [])]
         for name, (url, headers) in targets.items():
             sequential[name] = asyncio.run(_sequential(url, headers, count=int(config["sequential"]), tag=name))
         for round_ in range(rounds):
             for name, (url, headers) in targets.items():
-                results[name] += asyncio.run(_load(url, headers, rate=rate, seconds=seconds, tag=f"{name}{round_}"))
+                latencies = asyncio.run(_load(url, headers, rate=rate, seconds=seconds, tag=f"{name}{round_}"))
+                results[name] += latencies
+                failures[name] = failures.get(name, 0) + int(rate * seconds) - len(latencies)
+                rounds_p99.setdefault(f"{name}_p99_ms_per_round", []).append(_percentiles(latencies)["p99"])
+                _settle(servers, at_least=float(config["settle_seconds"]))
     shutil.rmtree(folder, ignore_errors=True)
-    return {**_report(results, rate=rate, proxy=proxy), **_report_sequential(sequential)}
+    report = _report(results, failures, rate=rate, proxy=proxy, proxy_source=proxy_source)
+    return {**report, **rounds_p99, **_report_sequential(sequential)}
 
 
 @contextmanager
@@ -256,23 +326,25 @@ def _maybe_proxy(
     port: int,
     targets: dict[str, tuple[str, dict[str, str]]],
     results: dict[str, list[float]],
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes] | None]:
     if proxy is None:
-        yield
+        yield None
         return
     args = [proxy, "--config", str(config), "--port", str(port), "--num_workers", "1"]
     master = f"sk-{uuid.uuid4().hex}{uuid.uuid4().hex}"
     env = {"LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": master, "PYTHONPATH": ""}
-    with _process(args, f"http://127.0.0.1:{port}/health/liveliness", env):
+    with _process(args, f"http://127.0.0.1:{port}/health/liveliness", env) as process:
         targets["litellm_proxy"] = (
             f"http://127.0.0.1:{port}/v1/chat/completions",
             {"authorization": f"Bearer {master}"},
         )
         results["litellm_proxy"] = []
-        yield
+        yield process
 
 
-def _report(results: dict[str, list[float]], *, rate: float, proxy: str | None) -> Metrics:
+def _report(
+    results: dict[str, list[float]], failures: dict[str, int], *, rate: float, proxy: str | None, proxy_source: str
+) -> Metrics:
     stats = {name: _percentiles(values) for name, values in results.items()}
     direct = stats["direct"]
     metrics: Metrics = {"rate_rps": rate}
@@ -282,16 +354,27 @@ def _report(results: dict[str, list[float]], *, rate: float, proxy: str | None) 
             values["p99"],
             values["n"],
         )
+        metrics[f"{name}_failed"] = failures.get(name, 0)
     for name in stats:
         if name != "direct":
             metrics[f"{name}_overhead_p50_ms"] = round(stats[name]["p50"] - direct["p50"], 3)
             metrics[f"{name}_overhead_p99_ms"] = round(stats[name]["p99"] - direct["p99"], 3)
+            metrics[f"{name}_p99_over_direct_p99"] = _ratio(stats[name]["p99"], direct["p99"])
     metrics["gateway_meets_p50_2ms"] = metrics["gateway_overhead_p50_ms"] <= 2.0
     metrics["gateway_meets_p99_10ms"] = metrics["gateway_overhead_p99_ms"] <= 10.0
     if "litellm_proxy" in stats:
-        gateway, litellm = metrics["gateway_overhead_p50_ms"], metrics["litellm_proxy_overhead_p50_ms"]
-        metrics["litellm_proxy_over_gateway_overhead_p50"] = round(litellm / gateway, 2) if gateway > 0 else None
+        for quantile in ("p50", "p99"):
+            gateway, litellm = (
+                metrics[f"gateway_overhead_{quantile}_ms"],
+                metrics[f"litellm_proxy_overhead_{quantile}_ms"],
+            )
+            metrics[f"litellm_proxy_over_gateway_overhead_{quantile}"] = _ratio(litellm, gateway)
     else:
-        metrics["litellm_proxy"] = "not measured: litellm[proxy] not installed (TOKENTRA_EVAL_LITELLM_PROXY unset)"
+        metrics["litellm_proxy"] = proxy_source
     metrics["litellm_proxy_cli"] = proxy
+    metrics["litellm_proxy_source"] = proxy_source
     return metrics
+
+
+def _ratio(numerator: Any, denominator: Any) -> float | None:
+    return round(float(numerator) / float(denominator), 2) if float(denominator) > 0 else None

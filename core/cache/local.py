@@ -13,18 +13,36 @@ import hashlib
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 
-@dataclass(frozen=True)
-class LocalEntry:
-    entry_id: uuid.UUID
-    response: dict[str, Any]
+class LocalEntry(NamedTuple):
+    """A cached answer held in process. Only atomic values (the id as an int, the response as JSON bytes): the
+    cyclic garbage collector untracks such tuples, so ten thousand entries add nothing to its full collections
+    (a dict per response would add a dozen tracked objects per entry, walked by every full collection)."""
+
+    id_int: int
+    body: bytes
     cost: Decimal | None
     expires_at: datetime
+
+    @classmethod
+    def of(cls, *, entry_id: uuid.UUID, response: dict[str, Any], cost: Decimal | None,
+           expires_at: datetime) -> LocalEntry:  # fmt: skip
+        return cls(entry_id.int, orjson.dumps(response), cost, expires_at)
+
+    @property
+    def entry_id(self) -> uuid.UUID:
+        return uuid.UUID(int=self.id_int)
+
+    @property
+    def response(self) -> dict[str, Any]:
+        value: dict[str, Any] = orjson.loads(self.body)
+        return value
 
 
 def short_hash(cache_key: str) -> int:
@@ -38,24 +56,26 @@ class LocalCache:
     def __init__(self, *, max_entries: int = 10_000) -> None:
         self._max = max_entries
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[uuid.UUID, str], LocalEntry] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, str], LocalEntry] = OrderedDict()  # (org id as int, key): untracked
         self._keys: dict[uuid.UUID, set[int]] = {}
 
     def get(self, org_id: uuid.UUID, cache_key: str, now: datetime) -> LocalEntry | None:
+        slot = (org_id.int, cache_key)
         with self._lock:
-            entry = self._entries.get((org_id, cache_key))
+            entry = self._entries.get(slot)
             if entry is None:
                 return None
             if entry.expires_at <= now:
-                del self._entries[(org_id, cache_key)]
+                del self._entries[slot]
                 return None
-            self._entries.move_to_end((org_id, cache_key))
+            self._entries.move_to_end(slot)
             return entry
 
     def put(self, org_id: uuid.UUID, cache_key: str, entry: LocalEntry) -> None:
+        slot = (org_id.int, cache_key)
         with self._lock:
-            self._entries[(org_id, cache_key)] = entry
-            self._entries.move_to_end((org_id, cache_key))
+            self._entries[slot] = entry
+            self._entries.move_to_end(slot)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
             keys = self._keys.get(org_id)
@@ -64,14 +84,14 @@ class LocalCache:
 
     def drop(self, org_id: uuid.UUID, cache_key: str) -> None:
         with self._lock:
-            self._entries.pop((org_id, cache_key), None)
+            self._entries.pop((org_id.int, cache_key), None)
             keys = self._keys.get(org_id)
             if keys is not None:
                 keys.discard(short_hash(cache_key))
 
     def drop_org(self, org_id: uuid.UUID) -> None:
         with self._lock:
-            for key in [key for key in self._entries if key[0] == org_id]:
+            for key in [key for key in self._entries if key[0] == org_id.int]:
                 del self._entries[key]
             self._keys.pop(org_id, None)
 

@@ -5,6 +5,7 @@ opt-in semantic match (pgvector cosine within the request's scope, confirmed by 
     hit = cache.lookup(org_id=…, model=…, messages=…, params=…, task_type=…, semantic_threshold=0.92)
     …
     cache.store(org_id=…, …, response=body, input_tokens=…, output_tokens=…, cost=…)
+    cache.store_many([Answer(…), …])  # a batch in one statement (the gateway's background writes)
 
 Across processes: every store writes the table (the source of truth) and the local LRU. A lookup answers
 from the LRU, else asks the table only when this process's key set for the org says the key may be stored
@@ -39,18 +40,24 @@ from core.cache.semantic import SemanticIndex
 from core.db import Database
 from core.routing.embeddings import Embedder
 
-__all__ = ["DEFAULT_SIMILARITY_THRESHOLD", "CacheHit", "ResponseCache", "cacheable", "ttl_for"]
+__all__ = ["DEFAULT_SIMILARITY_THRESHOLD", "Answer", "CacheHit", "ResponseCache", "cacheable", "ttl_for"]
 
+# One statement for a batch of answers (a worker thread stores what the gateway answered since its last write).
 _UPSERT = text("""
 INSERT INTO response_cache (organization_id, cache_key, model, system_prompt_hash, task_type, prompt_text,
                             embedding, response, input_tokens, output_tokens, cost, expires_at)
-VALUES (:org, :key, :model, :scope, :task_type, :prompt, CAST(:embedding AS vector), CAST(:response AS jsonb),
-        :input_tokens, :output_tokens, :cost, now() + make_interval(secs => :ttl))
+SELECT v.org, v.key, v.model, v.scope, v.task_type, v.prompt, CAST(v.embedding AS vector), CAST(v.response AS jsonb),
+       v.input_tokens, v.output_tokens, v.cost, now() + make_interval(secs => v.ttl)
+FROM unnest(CAST(:org AS uuid[]), CAST(:key AS text[]), CAST(:model AS text[]), CAST(:scope AS text[]),
+            CAST(:task_type AS text[]), CAST(:prompt AS text[]), CAST(:embedding AS text[]),
+            CAST(:response AS text[]), CAST(:input_tokens AS bigint[]), CAST(:output_tokens AS bigint[]),
+            CAST(:cost AS numeric[]), CAST(:ttl AS float8[]))
+     AS v(org, key, model, scope, task_type, prompt, embedding, response, input_tokens, output_tokens, cost, ttl)
 ON CONFLICT (organization_id, cache_key) DO UPDATE SET
     response = EXCLUDED.response, embedding = EXCLUDED.embedding, prompt_text = EXCLUDED.prompt_text,
     task_type = EXCLUDED.task_type, input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
     cost = EXCLUDED.cost, expires_at = EXCLUDED.expires_at, created_at = now(), hit_count = 0, last_hit_at = NULL
-RETURNING id, expires_at
+RETURNING organization_id, cache_key, id, expires_at
 """)
 _FETCH = text("SELECT id, response, cost, expires_at FROM response_cache "
               "WHERE organization_id = :org AND cache_key = :key AND expires_at > now()")  # fmt: skip
@@ -64,6 +71,23 @@ WHERE c.id = h.id
 """)
 # Rows become visible at commit but carry their transaction's start time: re-read this much before the last poll.
 SYNC_OVERLAP = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer to store: the request (org, model, messages, params, task type), the response and its usage.
+    `ttl_seconds` overrides the task type's TTL (a routing rule's `cache_ttl_seconds`)."""
+
+    org_id: uuid.UUID
+    model: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    task_type: str | None
+    response: dict[str, Any]
+    input_tokens: int
+    output_tokens: int
+    cost: Decimal | None
+    ttl_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +158,7 @@ class ResponseCache:
             row = conn.execute(_FETCH, {"org": org_id, "key": key}).first()
         if row is None:
             return None
-        return LocalEntry(entry_id=row.id, response=row.response, cost=row.cost, expires_at=row.expires_at)
+        return LocalEntry.of(entry_id=row.id, response=row.response, cost=row.cost, expires_at=row.expires_at)
 
     def _load_org(self, org_id: uuid.UUID) -> None:
         with self._db.engine.connect() as conn:
@@ -145,23 +169,45 @@ class ResponseCache:
 
     def store(self, *, org_id: uuid.UUID, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
               task_type: str | None, response: dict[str, Any], input_tokens: int, output_tokens: int,
-              cost: Decimal | None) -> None:  # fmt: skip
+              cost: Decimal | None, ttl_seconds: float | None = None) -> None:  # fmt: skip
         """Write an answer through to the table and the local LRU (a no-op for never-cacheable requests)."""
-        if not cacheable(task_type, params):
-            return
-        key = exact_key(model=model, messages=messages, params=params)
+        self.store_many([Answer(org_id, model, messages, params, task_type, response, input_tokens, output_tokens,
+                                cost, ttl_seconds)])  # fmt: skip
+
+    def store_many(self, answers: list[Answer]) -> int:
+        """Write answers through to the table (one statement, one transaction) and the local LRU; never-cacheable
+        ones are skipped, a repeated key keeps its last answer. Returns how many rows were written."""
+        rows: dict[tuple[uuid.UUID, str], tuple[Answer, dict[str, Any]]] = {}
+        for answer in answers:
+            if cacheable(answer.task_type, answer.params):
+                values = self._row(answer)
+                rows[(answer.org_id, values["key"])] = (answer, values)
+        if not rows:
+            return 0
+        columns = ("org", "key", "model", "scope", "task_type", "prompt", "embedding", "response",
+                   "input_tokens", "output_tokens", "cost", "ttl")  # fmt: skip
+        params = {name: [values[name] for _, values in rows.values()] for name in columns}  # one array per column
+        with self._db.engine.begin() as conn:
+            stored = conn.execute(_UPSERT, params).all()
+        for row in stored:
+            answer, _ = rows[(row.organization_id, row.cache_key)]
+            entry = LocalEntry.of(entry_id=row.id, response=answer.response, cost=answer.cost,
+                                  expires_at=row.expires_at)  # fmt: skip
+            self._local.put(row.organization_id, row.cache_key, entry)
+        return len(stored)
+
+    def _row(self, answer: Answer) -> dict[str, Any]:
+        model, messages, params = answer.model, answer.messages, answer.params
         _, prompt = split_last_user(messages)
         embedding = self._semantic.embedding_literal(prompt) if self._semantic is not None and prompt else None
-        values = {
-            "org": org_id, "key": key, "model": model, "task_type": task_type, "prompt": prompt,
-            "scope": scope_hash(model=model, messages=messages, params=params), "embedding": embedding,
-            "response": _json(response), "input_tokens": input_tokens, "output_tokens": output_tokens,
-            "cost": cost, "ttl": ttl_for(task_type).total_seconds(),
+        ttl = answer.ttl_seconds if answer.ttl_seconds is not None else ttl_for(answer.task_type).total_seconds()
+        return {
+            "org": answer.org_id, "key": exact_key(model=model, messages=messages, params=params), "model": model,
+            "scope": scope_hash(model=model, messages=messages, params=params), "task_type": answer.task_type,
+            "prompt": prompt, "embedding": embedding, "response": _json(answer.response),
+            "input_tokens": answer.input_tokens, "output_tokens": answer.output_tokens, "cost": answer.cost,
+            "ttl": float(ttl),
         }  # fmt: skip
-        with self._db.engine.begin() as conn:
-            row = conn.execute(_UPSERT, values).one()
-        self._local.put(org_id, key, LocalEntry(entry_id=row.id, response=response, cost=cost,
-                                                expires_at=row.expires_at))  # fmt: skip
 
     def invalidate(self, *, org_id: uuid.UUID, model: str | None = None) -> int:
         """Delete an org's entries (of one model, or all); returns how many rows went."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -30,7 +30,7 @@ from core.routing.embeddings import get_embedder
 BACKGROUND_ONLY = 10.0**9
 
 if TYPE_CHECKING:  # the cache service is imported when the gateway first needs it
-    from core.cache.service import CacheHit, ResponseCache
+    from core.cache.service import Answer, CacheHit, ResponseCache
 
 
 class GatewayCache:
@@ -39,7 +39,7 @@ class GatewayCache:
         self._lookups = ThreadPoolExecutor(4, thread_name_prefix="tokentra-gateway-cache")
         self.semantic: ResponseCache | None = None
         self._recent: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
-        self._writes: list[Callable[[], None]] = []
+        self._writes: list[_Pending] = []
         self._polled_at: datetime | None = None
 
     def close(self) -> None:
@@ -89,38 +89,34 @@ class GatewayCache:
         return hit
 
     def remember(self, call: Call, body: dict[str, Any], usage: Usage, cost: Decimal | None) -> None:
-        """Queue a fresh answer for the next write; answer repeats from memory until then."""
+        """Queue a fresh answer for the next write; answer repeats from memory until then. A matching cache rule's
+        `cache_ttl_seconds` decides how long the answer is kept (else the task type's TTL)."""
         if self.exact is None or call.cache_state != "miss":
             return
         model, messages, params = self._key_parts(call)
         key = (call.org_id, call.cache_key or exact_key(model=model, messages=messages, params=params))
         self._recent[key] = body
         cache = self.semantic if call.semantic_threshold is not None and self.semantic else self.exact
-        facts = call.facts
-
-        def store() -> None:
-            try:
-                cache.store(
-                    org_id=call.org_id,
-                    model=model,
-                    messages=messages,
-                    params=params,
-                    task_type=facts.classification.task_type,
-                    response=body,
-                    input_tokens=usage.input,
-                    output_tokens=usage.output,
-                    cost=cost,
-                )
-            finally:
-                self._recent.pop(key, None)
-
-        self._writes.append(store)
+        rule = call.decision.cache
+        ttl = rule.action.cache_ttl_seconds if rule is not None else None
+        self._writes.append(_Pending(cache, call, key, body, usage, cost, ttl))
 
     async def write(self) -> None:
-        """The answers remembered since the last write, stored in one worker-thread hop."""
+        """The answers remembered since the last write, stored in one worker-thread hop (one statement per cache)."""
         writes, self._writes = self._writes, []
         if writes:
-            await asyncio.get_running_loop().run_in_executor(self._executor, _run_all, writes)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._store, writes)
+
+    def _store(self, writes: list[_Pending]) -> None:
+        by_cache: dict[int, tuple[ResponseCache, list[_Pending]]] = {}
+        for pending in writes:
+            by_cache.setdefault(id(pending.cache), (pending.cache, []))[1].append(pending)
+        try:
+            for cache, items in by_cache.values():
+                cache.store_many([item.answer() for item in items])
+        finally:
+            for pending in writes:
+                self._recent.pop(pending.key, None)
 
     async def poll(self) -> None:
         """Learn the keys other processes stored since the last poll and write buffered hit counts."""
@@ -139,6 +135,32 @@ class GatewayCache:
                 await loop.run_in_executor(self._executor, cache.flush)
 
 
-def _run_all(writes: list[Callable[[], None]]) -> None:
-    for write in writes:
-        write()
+@dataclass
+class _Pending:
+    """A fresh answer waiting for the background write."""
+
+    cache: ResponseCache
+    call: Call
+    key: tuple[uuid.UUID, str]
+    body: dict[str, Any]
+    usage: Usage
+    cost: Decimal | None
+    ttl_seconds: int | None
+
+    def answer(self) -> Answer:
+        """The row to store; the prompt is classified here (in the worker thread, memoized on the call's facts)."""
+        from core.cache.service import Answer
+
+        call = self.call
+        return Answer(
+            org_id=call.org_id,
+            model=call.choice.group,
+            messages=call.request.messages,
+            params=call.request.body,
+            task_type=call.facts.classification.task_type,
+            response=self.body,
+            input_tokens=self.usage.input,
+            output_tokens=self.usage.output,
+            cost=self.cost,
+            ttl_seconds=self.ttl_seconds,
+        )

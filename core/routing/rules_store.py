@@ -25,7 +25,7 @@ from core.audit.service import record_change
 from core.errors import NotFound
 from core.routing.models import RoutingRule
 from core.routing.rules import RULE_TYPES, CompiledRule, RuleSet, RuleSpec, compile_rule
-from core.routing.suggestions import spec_from_suggestion, validate_spec
+from core.routing.suggestions import spec_from_suggestion, validate_spec, with_rate_limit
 
 _listeners: list[Callable[[uuid.UUID], None]] = []
 
@@ -234,6 +234,7 @@ def create_rule_from_recommendation(
     request_id: str | None = None,
 ) -> RoutingRule:
     """The active rule that applies a recommendation (its suggested_routing_rule), linked to it."""
+    suggestion = with_rate_limit(session, org_id=org_id, suggestion=suggestion)  # a limit from stored usage
     spec = spec_from_suggestion(suggestion, name=title[:200], description=f"applied recommendation {recommendation_id}")
     return create_rule(
         session,

@@ -6,16 +6,43 @@ The waste detectors (core/detectors/waste/*.py) suggest rules in the optimizatio
 `action_on_exceed`, or cache settings). `spec_from_suggestion` turns one into a validated RuleSpec: a list value
 becomes `in`, a `_lt/_lte/_gt/_gte` suffix its operator, `fallback_on_error` the original model as fallback.
 What cannot be enforced (a rate limit without a limit) is refused with the reason.
+
+The waste detector's rate-limit suggestion names the slice and the window but no limit: `with_rate_limit` fills
+it from stored usage (RATE_LIMIT_SQL, named in the rule's metadata): the most requests of the slice the provider
+served in one window in which it also rate-limited some, i.e. the level at which it started refusing (when no
+window was rate-limited, the slice's peak requests per window). Queueing at that level keeps the slice on its
+model instead of falling back.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from core.detectors.waste.rate_limit import RATE_LIMIT_CODES
 from core.errors import InvalidInput
 from core.routing.rules import RuleSpec
+
+RATE_LIMIT_LOOKBACK_DAYS = 30
+RATE_LIMIT_QUERY = "Most requests of the slice served in one window that was rate-limited (else the peak window)"
+RATE_LIMIT_SQL = """
+WITH windows AS (
+    SELECT date_bin(make_interval(secs => :window), e.timestamp, TIMESTAMPTZ '2000-01-01') AS window_start,
+           count(*) FILTER (WHERE e.error_code IS NULL) AS served,
+           count(*) FILTER (WHERE e.error_code = ANY(CAST(:codes AS text[]))) AS limited
+    FROM usage_events e
+    WHERE e.organization_id = :org AND e.timestamp >= now() - make_interval(days => :days)
+      AND e.feature IS NOT DISTINCT FROM :feature AND e.model = :model
+    GROUP BY 1
+)
+SELECT max(served) FILTER (WHERE limited > 0) AS served_when_limited, max(served) AS peak_served,
+       count(*) FILTER (WHERE limited > 0) AS limited_windows, count(*) AS windows
+FROM windows
+"""
 
 
 def validate_spec(data: dict[str, Any]) -> RuleSpec:
@@ -67,6 +94,48 @@ def _suggestion_conditions(conditions: dict[str, Any]) -> tuple[list[dict[str, A
     return out, extra
 
 
+def _is_rate_limit(suggestion: dict[str, Any]) -> bool:
+    action = suggestion.get("action") or {}
+    return isinstance(action, dict) and "action_on_exceed" in action and isinstance(suggestion.get("conditions"), dict)
+
+
+def with_rate_limit(session: Session, *, org_id: uuid.UUID, suggestion: dict[str, Any]) -> dict[str, Any]:
+    """The suggestion with `max_requests` derived from stored usage when it is a rate limit naming no limit
+    (RATE_LIMIT_SQL over the last RATE_LIMIT_LOOKBACK_DAYS, the query and its figures kept in the action's
+    metadata); any other suggestion unchanged. InvalidInput when the slice has no served request to learn from."""
+    action = suggestion.get("action") or {}
+    if not _is_rate_limit(suggestion) or action.get("max_requests") or action.get("max_cost"):
+        return suggestion
+    conditions = suggestion["conditions"]
+    window = _WINDOWS.get(str(conditions.get("time_window", "1m")), 60)
+    params = {
+        "org": org_id,
+        "window": window,
+        "days": RATE_LIMIT_LOOKBACK_DAYS,
+        "codes": list(RATE_LIMIT_CODES),
+        "feature": conditions.get("feature"),
+        "model": conditions.get("model"),
+    }
+    row = session.execute(text(RATE_LIMIT_SQL), params).one()
+    limit = row.served_when_limited or row.peak_served
+    if not limit:
+        raise InvalidInput(
+            f"the suggested rate limit names no limit and stored usage of the slice shows no served request in "
+            f"the last {RATE_LIMIT_LOOKBACK_DAYS} days to derive one: set one and create the rule by hand"
+        )
+    source = {
+        "query": RATE_LIMIT_QUERY,
+        "sql": " ".join(RATE_LIMIT_SQL.split()),
+        "parameters": {key: value for key, value in params.items() if key != "org"},
+        "served_when_limited": row.served_when_limited,
+        "peak_served": row.peak_served,
+        "limited_windows": row.limited_windows,
+        "windows": row.windows,
+    }
+    metadata = {**(action.get("metadata") or {}), "max_requests_from": source}
+    return {**suggestion, "action": {**action, "max_requests": int(limit), "metadata": metadata}}
+
+
 def spec_from_suggestion(
     suggestion: dict[str, Any], *, name: str, description: str | None = None, priority: int = 100
 ) -> RuleSpec:
@@ -99,6 +168,7 @@ def spec_from_suggestion(
             "max_cost_per_window": action_in.get("max_cost"),
             "action_on_exceed": "downgrade" if fallback else action_in["action_on_exceed"],
             "fallback_model": fallback,
+            "metadata": action_in.get("metadata") or {},
         }
         if action["max_requests_per_window"] is None and action["max_cost_per_window"] is None:
             raise InvalidInput(

@@ -268,3 +268,48 @@ def test_a_queueing_rate_limit_waits_for_room(gateway_server, tenant):
     for _ in range(2):
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES, extra_headers=headers)
     assert time.monotonic() - started >= 0.9  # the second one waited for the window to free
+
+
+def test_a_cache_rule_ttl_decides_how_long_the_answer_is_kept(gateway_server, tenant, db):
+    from core.cache.keys import ttl_for
+
+    admin = api(gateway_server, tenant["keys"]["admin"])
+    rule = admin.post(
+        "/api/v1/routing-rules",
+        json={
+            "name": "short-lived answers",
+            "conditions": [{"field": "feature", "operator": "eq", "value": "ticker"}],
+            "actions": {"type": "enable_cache", "cacheTtlSeconds": 42},
+        },
+    ).json()
+    client = gateway_server.client(tenant["keys"]["member"])
+    ruled, plain = (
+        f"Translate 'price' to French ({uuid.uuid4().hex})",
+        f"Translate 'cost' to French ({uuid.uuid4().hex})",
+    )
+    first = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": ruled}],
+        extra_headers={"x-tokentra-feature": "ticker"},
+    )
+    assert first.headers["x-tokentra-cache"] == "miss"
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": plain}])
+    gateway_server.flush()
+    with db.connect_raw() as conn:
+        kept = dict(
+            conn.execute(
+                "SELECT prompt_text, extract(epoch FROM expires_at - created_at) FROM response_cache "
+                "WHERE organization_id = %s AND prompt_text = ANY(%s)",
+                (tenant["id"], [ruled, plain]),
+            ).fetchall()
+        )
+    assert float(kept[ruled]) == pytest.approx(42, abs=0.01)  # the rule's TTL, not the task type's
+    assert float(kept[plain]) == pytest.approx(ttl_for(classify(plain).task_type).total_seconds(), abs=0.01)
+    assert ttl_for(classify(ruled).task_type).total_seconds() != 42
+    again = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": ruled}],
+        extra_headers={"x-tokentra-feature": "ticker"},
+    )
+    assert again.headers["x-tokentra-cache"] == "hit"
+    assert again.headers["x-tokentra-rule"] == rule["id"]

@@ -35,6 +35,7 @@ import yaml
 
 from evals.fake_upstream import free_port
 from evals.harness import Metrics, suite
+from evals.suite_evaluators import PERF_TARGETS, check_targets
 
 MODEL = "gpt-4o-mini"
 _JSON = {"content-type": "application/json"}
@@ -373,6 +374,7 @@ def _report(
         metrics["litellm_proxy"] = proxy_source
     metrics["litellm_proxy_cli"] = proxy
     metrics["litellm_proxy_source"] = proxy_source
+    metrics["failures"] = check_targets(metrics, PERF_TARGETS)
     return metrics
 
 

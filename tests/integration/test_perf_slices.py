@@ -39,3 +39,12 @@ def test_track_slice_stores_every_event_exactly_once(db: Any) -> None:
     assert metrics["exactly_once"] is True
     assert metrics["api_events_per_cpu_second"] is not None
     assert metrics["postgres_events_per_cpu_second"] is not None  # the pool's own backends were found
+
+
+def test_gateway_slice_measures_the_gateway_against_the_direct_call(db: Any) -> None:
+    config = {"rate": 40, "seconds": 1, "rounds": 1, "sequential": 20, "install_proxy": False, "settle_seconds": 0}
+    metrics = _metrics(run_suite("gateway", config))
+    assert metrics["gateway_overhead_p50_ms"] is not None
+    assert metrics["gateway_overhead_p99_ms"] is not None
+    for failure in metrics["failures"]:
+        assert failure.split(": ")[0] in metrics

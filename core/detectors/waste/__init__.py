@@ -1,13 +1,11 @@
 """Waste detectors: one module per recommendation type, each with `detect(ctx) -> list[Finding]`.
 
 findings = run_all(DetectorContext(conn, org_id, start, end))
+
+runner.py runs them (several at once on their own connections when that cannot change a result).
 """
 
 from __future__ import annotations
-
-import logging
-import time
-from collections.abc import Callable
 
 from core.detectors.waste import (
     abandoned_requests,
@@ -29,10 +27,7 @@ from core.detectors.waste import (
 )
 from core.detectors.waste.base import DetectorContext, Evidence, Finding
 from core.detectors.waste.dedupe import dedupe_findings
-
-log = logging.getLogger(__name__)
-
-Detector = Callable[[DetectorContext], list[Finding]]
+from core.detectors.waste.runner import Detector, run_detectors
 
 DETECTORS: dict[str, Detector] = {
     "retry_storm": retry_storm.detect,
@@ -57,13 +52,8 @@ DETECTORS: dict[str, Detector] = {
 def run_all(ctx: DetectorContext, only: list[str] | None = None, *, dedupe: bool = True) -> list[Finding]:
     """Every registered detector (or those named in `only`), de-duplicated (dedupe.py: no two findings claim
     the same calls' dollars), sorted by monthly savings, largest first."""
-    findings: list[Finding] = []
-    for name, detect in DETECTORS.items():
-        if only is None or name in only:
-            started = time.perf_counter()
-            found = detect(ctx)
-            log.debug("waste detector %s: %d findings in %.2fs", name, len(found), time.perf_counter() - started)
-            findings.extend(found)
+    chosen = {name: detect for name, detect in DETECTORS.items() if only is None or name in only}
+    findings = [finding for found in run_detectors(ctx, chosen).values() for finding in found]
     if dedupe:
         findings = dedupe_findings(findings)
     return sorted(findings, key=lambda f: f.estimated_monthly_savings, reverse=True)

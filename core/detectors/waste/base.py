@@ -10,8 +10,10 @@ Money is Decimal throughout. Window amounts become monthly amounts as amount × 
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -65,6 +67,20 @@ list_prices AS (
 )"""
 
 
+@contextmanager
+def planner_settings(conn: Connection, settings: Mapping[str, str]) -> Iterator[None]:
+    """Planner/executor settings (work_mem, enable_mergejoin …) for the statements run inside, restored after.
+    Transaction-local (set_config(..., true)): they never outlive the caller's transaction."""
+    previous = {name: conn.execute(text("SELECT current_setting(:n)"), {"n": name}).scalar_one() for name in settings}
+    for name, value in settings.items():
+        conn.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            conn.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+
+
 def jsonable(value: Any) -> Any:
     """A query value as JSON: Decimal as a string (exact), datetimes as ISO 8601, UUIDs as strings."""
     if isinstance(value, Decimal):
@@ -101,6 +117,24 @@ class QueryResult:
     evidence: Evidence
 
 
+class ScopeCosts:
+    """SCOPE_COSTS_SQL's rows by (feature, provider, model): summed once for the contexts of one run, by the
+    first that needs them (on its connection; the others wait for it, if they run on other threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[Any, ...], dict[str, Any]] | None = None
+
+    def rows(self, ctx: DetectorContext) -> dict[tuple[Any, ...], dict[str, Any]]:
+        with self._lock:
+            if self._rows is None:
+                grouped = ctx.conn.execute(text(SCOPE_COSTS_SQL), {"org": ctx.org_id, "start": ctx.start,
+                                                                   "end": ctx.end}).mappings()  # fmt: skip
+                self._rows = {(r["feature"], r["provider"], r["model"]): {k: r[k] for k in ("requests", "cost")}
+                              for r in grouped}  # fmt: skip
+            return self._rows
+
+
 @dataclass
 class DetectorContext:
     """What a detector runs against: a connection, the org and the analysis window [start, end)."""
@@ -109,7 +143,13 @@ class DetectorContext:
     org_id: uuid.UUID
     start: datetime
     end: datetime
-    _scope_costs: dict[tuple[Any, ...], dict[str, Any]] | None = field(default=None, init=False, repr=False)
+    _scope_costs: ScopeCosts = field(default_factory=ScopeCosts, init=False, repr=False)
+
+    def on(self, conn: Connection) -> DetectorContext:
+        """The same org and window on another connection, sharing the scope costs."""
+        other = DetectorContext(conn, self.org_id, self.start, self.end)
+        other._scope_costs = self._scope_costs
+        return other
 
     @property
     def days(self) -> Decimal:
@@ -127,12 +167,8 @@ class DetectorContext:
     def scope_cost(self, feature: str | None, provider: str, model: str) -> QueryResult:
         """SCOPE_COST_SQL's row for the scope. Every scope of the window is summed once (SCOPE_COSTS_SQL, one
         scan instead of one per finding); the evidence names the per-scope query, which returns the same row."""
-        if self._scope_costs is None:
-            grouped = self.conn.execute(text(SCOPE_COSTS_SQL), {"org": self.org_id, "start": self.start,
-                                                                "end": self.end}).mappings()  # fmt: skip
-            self._scope_costs = {(r["feature"], r["provider"], r["model"]): {k: r[k] for k in ("requests", "cost")}
-                                 for r in grouped}  # fmt: skip
-        row = dict(self._scope_costs.get((feature, provider, model), {"requests": 0, "cost": 0}))
+        costs = self._scope_costs.rows(self)
+        row = dict(costs.get((feature, provider, model), {"requests": 0, "cost": 0}))
         title = f"Window cost of {feature or '(no feature)'} on {provider}/{model}"
         bound = {"org": self.org_id, "start": self.start, "end": self.end, "feature": feature, "provider": provider,
                  "model": model}  # fmt: skip

@@ -13,8 +13,9 @@ NIGHT_HOURS_UTC = (0, 6)  # [start, end) of the hours a scheduled job runs in
 MIN_SHARE = 0.95  # of a feature's calls that must look non-interactive
 MIN_CALLS = 50
 
+# The candidate features are MATERIALIZED: aggregated once, not again in every parallel worker scanning the calls.
 BATCHABLE_SQL = f"""
-WITH candidates AS (
+WITH candidates AS MATERIALIZED (
     SELECT e.feature, e.provider, e.model
     FROM usage_events e
     WHERE {ORG_WINDOW} AND NOT e.batch AND e.feature IS NOT NULL

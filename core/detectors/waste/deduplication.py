@@ -11,23 +11,27 @@ from core.detectors.waste.base import ORG_WINDOW, DetectorContext, Draft, Findin
 MAX_GAP_SECONDS = 5.0
 MIN_COPIES = 10
 
-# Only requests sent at least twice can have a copy: those keys are found first (a hash aggregate), so the
-# window below sorts their calls only, not every call of the window.
+# The request key (prompt_hash, provider, model, user_id) as one 64-bit number.
+KEY_HASH = "hashtextextended(concat_ws('/', e.prompt_hash, e.provider, e.model, e.user_id), 0)"
+
+# Only requests sent at least twice can have a copy: their keys are found first, so the window below sorts their
+# calls only, not every call of the window. They are aggregated by KEY_HASH (a hash table of 8-byte keys, not of
+# the four texts) and MATERIALIZED (once, not again in every parallel worker scanning the calls). A hash collision
+# only lets through a call whose key is not repeated: alone in its partition, it has no previous call, no copy.
 DUPLICATES_SQL = f"""
-WITH repeated AS (
-    SELECT e.prompt_hash, e.provider, e.model, e.user_id
+WITH repeated AS MATERIALIZED (
+    SELECT {KEY_HASH} AS key
     FROM usage_events e
     WHERE {ORG_WINDOW} AND e.prompt_hash IS NOT NULL AND e.status = 'success'
-    GROUP BY e.prompt_hash, e.provider, e.model, e.user_id
+    GROUP BY 1
     HAVING count(*) >= 2
 ),
 calls AS (
     SELECT e.team, e.project, e.feature, e.provider, e.model, e.request_id, e.trace_id, e.timestamp, e.cost,
            lag(e.timestamp) OVER w AS previous_at, lag(e.trace_id) OVER w AS previous_trace
     FROM usage_events e
-    JOIN repeated r ON r.prompt_hash = e.prompt_hash AND r.provider = e.provider AND r.model = e.model
-         AND r.user_id IS NOT DISTINCT FROM e.user_id
     WHERE {ORG_WINDOW} AND e.prompt_hash IS NOT NULL AND e.status = 'success'
+      AND {KEY_HASH} IN (SELECT key FROM repeated)
     WINDOW w AS (PARTITION BY e.prompt_hash, e.provider, e.model, e.user_id ORDER BY e.timestamp, e.request_id)
 )
 SELECT team, project, feature, provider, model,

@@ -36,6 +36,8 @@ OUTPUT_BUDGET: dict[str, int] = {
 OVERSHOOT = 2
 MIN_CALLS = 20
 
+# Each over-budget call is priced (as billed, and capped) as it is read, so the sort by scope carries two numbers,
+# not the call's price row.
 OUTPUT_SQL = f"""
 WITH budgets AS (
     SELECT * FROM unnest(CAST(:tasks AS text[]), CAST(:budgets AS int[])) AS b(task_type, budget)
@@ -43,7 +45,13 @@ WITH budgets AS (
 calls AS (
     SELECT e.team, e.project, e.feature, e.provider, e.model, e.request_id, e.timestamp, e.input_tokens,
            e.output_tokens, e.cache_read_tokens, e.cache_write_tokens, e.reasoning_tokens, e.batch,
-           e.finish_reason, e.max_tokens, b.budget, e.output_tokens - e.reasoning_tokens AS visible, p AS price
+           e.finish_reason, e.max_tokens, b.budget, e.output_tokens - e.reasoning_tokens AS visible,
+           CASE WHEN e.output_tokens - e.reasoning_tokens > b.budget THEN
+               tt_cost(p, e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens,
+                       e.reasoning_tokens, e.batch) END AS billed,
+           CASE WHEN e.output_tokens - e.reasoning_tokens > b.budget THEN
+               tt_cost(p, e.input_tokens, b.budget + e.reasoning_tokens, e.cache_read_tokens, e.cache_write_tokens,
+                       e.reasoning_tokens, e.batch) END AS capped
     FROM usage_events e
     JOIN budgets b ON b.task_type = e.task_type
     JOIN price_catalogue p ON p.id = e.price_id
@@ -55,10 +63,8 @@ SELECT team, project, feature, provider, model, max(budget) AS budget, count(*) 
        count(*) FILTER (WHERE output_tokens > 5 * input_tokens) AS high_ratio_calls,
        count(*) FILTER (WHERE finish_reason = 'length') AS length_stops,
        count(*) FILTER (WHERE visible > budget) AS over_budget,
-       coalesce(sum(tt_cost(price, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                            reasoning_tokens, batch)) FILTER (WHERE visible > budget), 0) AS billed_cost,
-       coalesce(sum(tt_cost(price, input_tokens, budget + reasoning_tokens, cache_read_tokens, cache_write_tokens,
-                            reasoning_tokens, batch)) FILTER (WHERE visible > budget), 0) AS capped_cost,
+       coalesce(sum(billed) FILTER (WHERE visible > budget), 0) AS billed_cost,
+       coalesce(sum(capped) FILTER (WHERE visible > budget), 0) AS capped_cost,
        (array_agg(request_id ORDER BY visible DESC, request_id) FILTER (WHERE visible > budget))[1:10] AS samples
 FROM calls
 GROUP BY team, project, feature, provider, model

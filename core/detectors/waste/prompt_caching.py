@@ -15,8 +15,10 @@ MIN_PREFIX_TOKENS = 1_024  # providers cache prefixes of at least this many toke
 CACHE_TTL_SECONDS = 300  # a prompt cache entry lives ~5 minutes after its last hit
 MIN_CALLS = 50
 
+# The groups are MATERIALIZED (aggregated once, not again in every parallel worker scanning the calls), and the
+# calls carry their price_id through the window's sort; the price row is joined after it.
 CACHING_SQL = f"""
-WITH groups AS (
+WITH groups AS MATERIALIZED (
     SELECT e.system_prompt_hash, e.provider, e.model
     FROM usage_events e
     JOIN price_catalogue p ON p.id = e.price_id
@@ -28,7 +30,7 @@ WITH groups AS (
 calls AS (
     SELECT e.team, e.project, e.feature, e.provider, e.model, e.system_prompt_hash, e.request_id,
            e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens, e.reasoning_tokens,
-           e.batch, e.system_prompt_tokens AS prefix, p AS price,
+           e.batch, e.system_prompt_tokens AS prefix, e.price_id,
            coalesce(e.timestamp - lag(e.timestamp) OVER (
                PARTITION BY e.system_prompt_hash, e.provider, e.model, e.environment ORDER BY e.timestamp
            ) <= make_interval(secs => :ttl), false) AS warm
@@ -37,16 +39,17 @@ calls AS (
     JOIN price_catalogue p ON p.id = e.price_id
     WHERE {ORG_WINDOW} AND e.status IN ('success', 'cancelled') AND e.input_tokens >= e.system_prompt_tokens
 )
-SELECT team, project, feature, provider, model, system_prompt_hash,
-       max(prefix) AS prefix_tokens, count(*) AS calls, count(*) FILTER (WHERE warm) AS cache_hits,
-       sum(tt_cost(price, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                   reasoning_tokens, batch)) AS current_cost,
-       sum(tt_cost(price, input_tokens, output_tokens, CASE WHEN warm THEN prefix ELSE 0 END,
-                   CASE WHEN warm THEN 0 ELSE prefix END, reasoning_tokens, batch)) AS cached_cost,
-       (array_agg(request_id ORDER BY request_id))[1:10] AS samples
-FROM calls
-GROUP BY team, project, feature, provider, model, system_prompt_hash
-ORDER BY feature
+SELECT c.team, c.project, c.feature, c.provider, c.model, c.system_prompt_hash,
+       max(c.prefix) AS prefix_tokens, count(*) AS calls, count(*) FILTER (WHERE c.warm) AS cache_hits,
+       sum(tt_cost(p, c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens,
+                   c.reasoning_tokens, c.batch)) AS current_cost,
+       sum(tt_cost(p, c.input_tokens, c.output_tokens, CASE WHEN c.warm THEN c.prefix ELSE 0 END,
+                   CASE WHEN c.warm THEN 0 ELSE c.prefix END, c.reasoning_tokens, c.batch)) AS cached_cost,
+       (array_agg(c.request_id ORDER BY c.request_id))[1:10] AS samples
+FROM calls c
+JOIN price_catalogue p ON p.id = c.price_id
+GROUP BY c.team, c.project, c.feature, c.provider, c.model, c.system_prompt_hash
+ORDER BY c.feature
 """
 
 

@@ -29,11 +29,16 @@ MAX_OUTPUT_SHARE = 0.01
 KEPT_SHARE = Decimal("0.3")
 MIN_CALLS = 10
 
+# Each call is priced (as billed, and compressed) as it is read, so the sort by scope carries two numbers, not the
+# call's price row.
 COMPRESSION_SQL = f"""
 WITH calls AS (
     SELECT e.team, e.project, e.feature, e.provider, e.model, e.request_id, e.input_tokens, e.output_tokens,
-           e.cache_read_tokens, e.cache_write_tokens, e.reasoning_tokens, e.batch, p AS price,
-           e.input_tokens - coalesce(e.system_prompt_tokens, 0) AS prompt_tokens
+           e.input_tokens - coalesce(e.system_prompt_tokens, 0) AS prompt_tokens,
+           tt_cost(p, e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens,
+                   e.reasoning_tokens, e.batch) AS billed,
+           tt_cost(p, round(e.input_tokens * :kept)::bigint, e.output_tokens, 0, 0, e.reasoning_tokens,
+                   e.batch) AS compressed
     FROM usage_events e
     JOIN price_catalogue p ON p.id = e.price_id
     WHERE {ORG_WINDOW} AND e.cost > 0 AND e.endpoint <> 'embeddings'
@@ -43,10 +48,8 @@ SELECT team, project, feature, provider, model, count(*) AS calls,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY prompt_tokens) AS median_prompt,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY output_tokens) AS median_output,
        sum(input_tokens) AS input_tokens,
-       sum(tt_cost(price, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                   reasoning_tokens, batch)) AS billed_cost,
-       sum(tt_cost(price, round(input_tokens * :kept)::bigint, output_tokens, 0, 0,
-                   reasoning_tokens, batch)) AS compressed_cost,
+       sum(billed) AS billed_cost,
+       sum(compressed) AS compressed_cost,
        (array_agg(request_id ORDER BY input_tokens DESC, request_id))[1:10] AS samples
 FROM calls
 GROUP BY team, project, feature, provider, model

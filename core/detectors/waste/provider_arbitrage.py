@@ -26,44 +26,40 @@ EQUIVALENT_PROVIDERS = ("openai", "azure", "azure_ai", "anthropic", "vertex_ai",
 MIN_CALLS = 20
 MIN_SAVINGS_SHARE = Decimal("0.05")  # of the calls' cost: smaller differences are noise in list prices
 
+# One pass over the window: every call of an equivalent provider is paired with each other equivalent provider
+# that lists its model (sellers), and repriced at that provider's list price in force at the call (a LEFT JOIN:
+# a call with no price then makes `calls` fall short of `group_calls`, and that provider does not qualify).
+# The price row is joined by id: tt_cost() of a table's row reads its columns directly, where a composite column
+# (list_prices.price) would be unpacked again for every rate of every call.
 ARBITRAGE_SQL = f"""
 WITH {LIST_PRICES_CTE},
-in_use AS MATERIALIZED (
-    SELECT DISTINCT e.provider, e.model
-    FROM usage_events e
-    WHERE {ORG_WINDOW} AND e.cost IS NOT NULL AND e.provider = ANY(CAST(:providers AS text[]))
-),
 offers AS MATERIALIZED (
-    SELECT u.provider AS current_provider, lp.*
-    FROM in_use u
-    JOIN list_prices lp ON lp.model = u.model AND lp.provider <> u.provider
+    SELECT lp.id, lp.provider, lp.model, lp.valid_from, lp.valid_to
+    FROM list_prices lp
     WHERE lp.provider = ANY(CAST(:providers AS text[]))
 ),
-groups AS (
-    SELECT e.team, e.project, e.feature, e.provider, e.model, count(*) AS group_calls, sum(e.cost) AS group_cost
-    FROM usage_events e
-    WHERE {ORG_WINDOW} AND e.cost IS NOT NULL
-      AND (e.provider, e.model) IN (SELECT current_provider, model FROM offers)
-    GROUP BY e.team, e.project, e.feature, e.provider, e.model
+sellers AS MATERIALIZED (
+    SELECT DISTINCT o.model, o.provider AS alternative FROM offers o
 ),
 alternatives AS (
-    SELECT e.team, e.project, e.feature, e.provider, e.model, lp.provider AS alternative, count(*) AS calls,
-           sum(tt_cost(lp.price, e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens,
+    SELECT e.team, e.project, e.feature, e.provider, e.model, s.alternative,
+           count(*) AS group_calls, sum(e.cost) AS group_cost, count(lp.id) AS calls,
+           sum(tt_cost(p, e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_write_tokens,
                        e.reasoning_tokens, e.batch)) AS alternative_cost
     FROM usage_events e
-    JOIN offers lp ON lp.current_provider = e.provider AND lp.model = e.model
+    JOIN sellers s ON s.model = e.model AND s.alternative <> e.provider
+    LEFT JOIN offers lp ON lp.provider = s.alternative AND lp.model = e.model
          AND e.timestamp >= lp.valid_from AND e.timestamp < lp.valid_to
-    WHERE {ORG_WINDOW} AND e.cost IS NOT NULL
-    GROUP BY e.team, e.project, e.feature, e.provider, e.model, lp.provider
+    LEFT JOIN price_catalogue p ON p.id = lp.id
+    WHERE {ORG_WINDOW} AND e.cost IS NOT NULL AND e.provider = ANY(CAST(:providers AS text[]))
+    GROUP BY e.team, e.project, e.feature, e.provider, e.model, s.alternative
 ),
 best AS (
     SELECT DISTINCT ON (a.team, a.project, a.feature, a.provider, a.model)
-           a.team, a.project, a.feature, a.provider, a.model, a.alternative, a.calls, g.group_calls,
-           g.group_cost AS current_cost, a.alternative_cost
+           a.team, a.project, a.feature, a.provider, a.model, a.alternative, a.calls, a.group_calls,
+           a.group_cost AS current_cost, a.alternative_cost
     FROM alternatives a
-    JOIN groups g ON g.provider = a.provider AND g.model = a.model AND g.team IS NOT DISTINCT FROM a.team
-         AND g.project IS NOT DISTINCT FROM a.project AND g.feature IS NOT DISTINCT FROM a.feature
-    WHERE a.calls = g.group_calls AND a.calls >= :min_calls AND a.alternative_cost < g.group_cost
+    WHERE a.calls = a.group_calls AND a.calls >= :min_calls AND a.alternative_cost < a.group_cost
     ORDER BY a.team, a.project, a.feature, a.provider, a.model, a.alternative_cost
 )
 SELECT b.*, ARRAY(

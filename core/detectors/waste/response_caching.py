@@ -25,27 +25,32 @@ _CACHEABLE = (
     f"{ORG_WINDOW} AND e.prompt_hash IS NOT NULL AND e.status = 'success' AND e.streaming IS NOT TRUE AND e.cost > 0"
 )
 
+# The prompt key (prompt_hash, provider, model) as one 64-bit number.
+KEY_HASH = "hashtextextended(concat_ws('/', e.prompt_hash, e.provider, e.model), 0)"
+
 # Only prompts sent at least twice can repeat, and a call within DUPLICATE_SECONDS of the previous identical one
-# is the deduplication detector's: both are filtered here, in the database, not in Python.
+# is the deduplication detector's: both are filtered here, in the database, not in Python. The repeated prompts
+# are found by KEY_HASH (a hash table of 8-byte keys, not of the texts) and MATERIALIZED (once, not again in every
+# parallel worker scanning the calls); `sent` drops a call let through by a hash collision (sent once).
 REPEATS_SQL = f"""
-WITH repeated AS (
-    SELECT e.prompt_hash, e.provider, e.model
+WITH repeated AS MATERIALIZED (
+    SELECT {KEY_HASH} AS key
     FROM usage_events e
     WHERE {_CACHEABLE}
-    GROUP BY e.prompt_hash, e.provider, e.model
+    GROUP BY 1
     HAVING count(*) >= 2
 ),
 calls AS (
     SELECT e.team, e.project, e.feature, e.provider, e.model, e.prompt_hash, e.request_id, e.timestamp, e.cost,
            extract(epoch FROM e.timestamp - lag(e.timestamp) OVER (
-               PARTITION BY e.prompt_hash, e.provider, e.model ORDER BY e.timestamp)) AS gap_seconds
+               PARTITION BY e.prompt_hash, e.provider, e.model ORDER BY e.timestamp)) AS gap_seconds,
+           count(*) OVER (PARTITION BY e.prompt_hash, e.provider, e.model) AS sent
     FROM usage_events e
-    JOIN repeated r ON r.prompt_hash = e.prompt_hash AND r.provider = e.provider AND r.model = e.model
-    WHERE {_CACHEABLE}
+    WHERE {_CACHEABLE} AND {KEY_HASH} IN (SELECT key FROM repeated)
 )
 SELECT team, project, feature, provider, model, prompt_hash, request_id, timestamp, cost, gap_seconds
 FROM calls
-WHERE gap_seconds IS NULL OR gap_seconds >= :duplicate_seconds
+WHERE sent >= 2 AND (gap_seconds IS NULL OR gap_seconds >= :duplicate_seconds)
 ORDER BY team, project, feature, provider, model, prompt_hash, timestamp, request_id
 """
 

@@ -61,7 +61,7 @@ def detect(ctx: DetectorContext) -> list[Finding]:
         if savings <= 0:
             continue
         feature = row["feature"]
-        hours = f"{int(row['first_hour']):02d}:00-{int(row['last_hour']) + 1:02d}:00 UTC"
+        hours = f"hours {int(row['first_hour']):02d} to {int(row['last_hour']):02d} UTC"
         draft = Draft(
             type="batch_api",
             title=f"{feature} (non-interactive, {hours}) calls the synchronous API; the batch API is cheaper",

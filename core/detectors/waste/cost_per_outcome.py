@@ -69,6 +69,7 @@ def detect(ctx: DetectorContext) -> list[Finding]:
             target={
                 "candidates_per_outcome": 1,
                 "cost_per_useful_outcome": str(per_useful.quantize(Decimal("0.000001"))),
+                "cost_per_call": str(per_call.quantize(Decimal("0.000001"))),
             },
             window_savings=savings,
             affected_requests=int(row["wasted_billed"]),

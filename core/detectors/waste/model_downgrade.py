@@ -64,17 +64,24 @@ def _draft(row: dict[str, Any], savings: Decimal, evidence: Evidence) -> Draft:
         for task in row["task_types"] or []
     }
     tasks = ", ".join(sorted(drops))
+    drop = max(d or 0 for d in drops.values())
     return Draft(
         type="model_downgrade",
         title=f"{feature} runs simple {tasks} calls on {row['model']}; {row['target']} suffices",
         description=(
             f"{row['eligible_calls']} calls of {feature} are simple {tasks} tasks (under {MAX_SIMPLE_TOKENS:,} "
             f"tokens) on {row['provider']}/{row['model']}. {row['target']} scores within {MAX_QUALITY_DROP} "
-            f"points on the task category (drop {max(d or 0 for d in drops.values())}) and, at list prices, "
+            f"points on the task category (drop {drop}) and, at list prices, "
             "costs less for the same tokens."
         ),
         scope=scope_of(row),
-        target={"provider": row["provider"], "model": row["target"], "task_types": sorted(drops)},
+        target={
+            "provider": row["provider"],
+            "model": row["target"],
+            "task_types": sorted(drops),
+            "quality_drop_points": drop,
+            "max_quality_drop_points": MAX_QUALITY_DROP,
+        },
         window_savings=savings,
         affected_requests=int(row["eligible_calls"]),
         sample_request_ids=list(row["samples"] or []),

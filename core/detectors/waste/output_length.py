@@ -62,6 +62,7 @@ SELECT team, project, feature, provider, model, max(budget) AS budget, count(*) 
        percentile_cont(0.5) WITHIN GROUP (ORDER BY input_tokens) AS median_input,
        count(*) FILTER (WHERE output_tokens > 5 * input_tokens) AS high_ratio_calls,
        count(*) FILTER (WHERE finish_reason = 'length') AS length_stops,
+       round(count(*) FILTER (WHERE finish_reason = 'length')::numeric / count(*), 4) AS length_stop_share,
        count(*) FILTER (WHERE visible > budget) AS over_budget,
        coalesce(sum(billed) FILTER (WHERE visible > budget), 0) AS billed_cost,
        coalesce(sum(capped) FILTER (WHERE visible > budget), 0) AS capped_cost,
@@ -91,7 +92,7 @@ def detect(ctx: DetectorContext) -> list[Finding]:
             continue
         feature = row["feature"] or "(no feature)"
         budget = int(row["budget"])
-        length_share = Decimal(row["length_stops"]) / Decimal(row["calls"])
+        length_share = Decimal(row["length_stop_share"])
         draft = Draft(
             type="output_length",
             title=f"{feature} answers run to ~{int(row['median_output']):,} tokens where ~{budget:,} are needed",

@@ -17,6 +17,7 @@ GATE = {
     "offline.recall": 1.0,
     "offline.precision": 1.0,
     "offline.groundedness": 1.0,  # every number in a consensus description is a tool's figure
+    "single.groundedness": 1.0,  # and in every detector finding's own text
 }
 MAX_SAVINGS_ERROR_MEAN = 0.01  # measured 0.0045 (|claimed − expected| / expected, mean over the planted kinds)
 MAX_SAVINGS_ERROR_ANY = 0.08  # measured 0.0562 (output_length, the worst kind)

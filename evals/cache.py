@@ -115,7 +115,7 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> list[float]
     return [round(centre - margin, 4), round(centre + margin, 4)]
 
 
-@suite("cache", about="semantic cache matcher on held-out Quora question pairs", pairs=2000, seed=11,
+@suite("cache", about="semantic cache matcher on held-out Quora question pairs", pairs=6000, seed=11,
        embedder=None, data=str(DATA))  # fmt: skip
 def cache_suite(config: dict[str, Any]) -> dict[str, Any]:
     heldout = split(read_pairs(Path(config["data"])))[1]

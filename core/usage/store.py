@@ -69,15 +69,14 @@ def aggregate(events: Iterable[StagedEvent]) -> dict[tuple[Any, ...], list[float
     return sums
 
 
-def months_spanned(batch: list[StagedEvent]) -> list[date]:
-    """First days of the months from the batch's earliest to its latest event (min/max run in C)."""
+def months_of(batch: list[StagedEvent]) -> list[date]:
+    """First days of the months the batch's events fall in. Usually one: min/max (in C) tell, and only a batch
+    spanning months is walked (never the months between, which would create partitions for empty months)."""
     stamps = list(map(_timestamp, batch))
-    first, last = min(stamps).date().replace(day=1), max(stamps).date().replace(day=1)
-    months, month = [], first
-    while month <= last:
-        months.append(month)
-        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return months
+    first, last = min(stamps), max(stamps)
+    if (first.year, first.month) == (last.year, last.month):
+        return [date(first.year, first.month, 1)]
+    return sorted({date(stamp.year, stamp.month, 1) for stamp in stamps})
 
 
 class BatchStore:
@@ -119,7 +118,7 @@ class BatchStore:
         return fresh
 
     def _ensure_partitions(self, conn: psycopg.Connection[Any], batch: list[StagedEvent]) -> None:
-        months = months_spanned(batch)
+        months = months_of(batch)
         self.months.update(months)
         for month in months:
             if month not in self.known_months:

@@ -15,13 +15,13 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from core.db import Database
 from core.pricing.book import PriceBook
 from core.usage.events import UsageEvent
-from core.usage.staging import IngestResult, Rejection, StagedEvent, stage_event
+from core.usage.staging import IngestResult, Rejection, StagedEvent, Stager
 from core.usage.store import SETUP_TEMP_TABLES, BatchStore
 
 __all__ = ["IngestResult", "Rejection", "StagedEvent", "ingest"]
@@ -94,33 +94,16 @@ def _ingest(
     # One writer, so batches commit in file order: the first occurrence of a request_id wins.
     writer = _Writer(db, org_id, result)
     writer.start()
-    ingested_at = datetime.now(UTC)
-    batch: dict[str, StagedEvent] = {}
-    repeats = 0  # in-load repeats, counted here; the writer thread counts ids stored before
+    stager = Stager(org_id=org_id, book=book, result=result)
     try:
-        for position, raw in items:
-            try:
-                # Only an escaped NUL can reach a JSON line's text; other inputs are checked field by field.
-                check_text = not isinstance(raw, bytes) or b"\\u0000" in raw
-                staged = stage_event(parse(raw), book, org_id, ingested_at, check_text=check_text)
-            except ValueError as exc:  # InvalidEvent and the cross-field rules
-                result.reject(position, str(exc))
-                continue
-            if staged.request_id in batch:
-                repeats += 1  # the first occurrence in a load wins
-                continue
-            batch[staged.request_id] = staged
-            if len(batch) >= batch_rows:
-                _hand_over(writer, list(batch.values()))
-                batch = {}
-        if batch:
-            _hand_over(writer, list(batch.values()))
+        for batch in stager.batches(items, parse, batch_rows=batch_rows):
+            _hand_over(writer, batch)
     finally:
         writer.batches.put(None)
         writer.join()
     if writer.error is not None:
         raise writer.error
-    result.duplicates += repeats
+    result.duplicates += stager.repeats  # the first occurrence in a load wins
     if result.accepted >= ANALYZE_AFTER_ROWS:
         _refresh_statistics(db, writer.store.months)
     return result

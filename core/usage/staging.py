@@ -7,6 +7,7 @@ Shared by every way in (file ingest, the track endpoint, OTLP, the gateway's rec
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -125,3 +126,46 @@ def stage_event(event: UsageEvent, book: PriceBook, org_id: uuid.UUID, ingested_
     latency = event.latency_ms
     measures = (1, *tokens, cost or 0, 1 if cost is None else 0, latency or 0.0, 0 if latency is None else 1)
     return StagedEvent(event.request_id, moment, row, key, measures, (provider, event.model) if cost is None else None)
+
+
+@dataclass
+class Stager:
+    """The staging loop shared by file ingest and the track endpoint: each (position, raw) item is parsed and
+    staged; a bad one is reported in `result` with its position and reason, and of a request id repeated within
+    a batch the first occurrence is kept (the others counted in `repeats`). Batches of at most `batch_rows`.
+
+    `repeats` is kept apart from `result.duplicates`, which a writer thread may be adding to meanwhile.
+    `check_text` None decides per item: only an escaped NUL can reach a JSON line's text, so a bytes line
+    without one skips the NUL scan; other inputs are always checked."""
+
+    org_id: uuid.UUID
+    book: PriceBook
+    result: IngestResult
+    check_text: bool | None = None
+    ingested_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    repeats: int = 0
+
+    def batches(self, items: Iterable[tuple[int, Any]], parse: Callable[[Any], UsageEvent], *,
+                batch_rows: int) -> Iterator[list[StagedEvent]]:  # fmt: skip
+        batch: dict[str, StagedEvent] = {}
+        for position, raw in items:
+            try:
+                staged = stage_event(parse(raw), self.book, self.org_id, self.ingested_at,
+                                     check_text=self._check_text(raw))  # fmt: skip
+            except ValueError as exc:  # InvalidEvent and the cross-field rules
+                self.result.reject(position, str(exc))
+                continue
+            if staged.request_id in batch:
+                self.repeats += 1
+                continue
+            batch[staged.request_id] = staged
+            if len(batch) >= batch_rows:
+                yield list(batch.values())
+                batch = {}
+        if batch:
+            yield list(batch.values())
+
+    def _check_text(self, raw: Any) -> bool:
+        if self.check_text is not None:
+            return self.check_text
+        return not isinstance(raw, bytes) or b"\\u0000" in raw

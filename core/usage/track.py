@@ -30,7 +30,7 @@ from core.errors import InvalidInput, TokentraError
 from core.pricing.book import PriceBook
 from core.usage import track_store
 from core.usage.events import UsageEvent, decode_json, from_dict
-from core.usage.staging import IngestResult, StagedEvent, stage_event
+from core.usage.staging import IngestResult, Stager
 
 log = logging.getLogger(__name__)
 
@@ -157,23 +157,11 @@ def store_items(
     result = IngestResult()
     if count == 0:
         return result
-    book = book if book is not None else PRICE_BOOKS.current(db)
-    ingested_at = datetime.now(UTC)
-    batch: dict[str, StagedEvent] = {}
-    repeats = 0
-    for position, raw in items:
-        try:
-            staged = stage_event(parse(raw), book, org_id, ingested_at, check_text=check_text)
-        except ValueError as exc:  # InvalidEvent and the cross-field rules
-            result.reject(position, str(exc))
-            continue
-        if staged.request_id in batch:
-            repeats += 1  # the first occurrence in a batch wins
-            continue
-        batch[staged.request_id] = staged
-    if batch:
-        track_store.committer(db).store(org_id, list(batch.values()), result)
-    result.duplicates += repeats
+    stager = Stager(org_id=org_id, book=book if book is not None else PRICE_BOOKS.current(db), result=result,
+                    check_text=check_text)  # fmt: skip
+    for batch in stager.batches(items, parse, batch_rows=count):  # one batch: first occurrence in the request wins
+        track_store.committer(db).store(org_id, batch, result)
+    result.duplicates += stager.repeats
     return result
 
 

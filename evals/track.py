@@ -89,31 +89,33 @@ def serve(workers: int) -> Iterator[tuple[str, int]]:
         process.wait(timeout=30)
 
 
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, …); None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _cpu_of(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def _process_tree_cpu(root: int) -> float:
     """CPU seconds (user + system) used so far by a process and its live children (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == root or int(fields[1]) == root:
-            total += (int(fields[11]) + int(fields[12])) / ticks
+        fields = _stat_fields(entry) if entry.isdigit() else None
+        if fields is not None and (int(entry) == root or int(fields[1]) == root):
+            total += _cpu_of(fields)
     return total
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    """CPU seconds (user + system) one process has used so far (Linux /proc); None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) one process has used so far; None once it is gone."""
+    fields = _stat_fields(pid)
+    return None if fields is None else _cpu_of(fields)
 
 
 def _track_backends_cpu() -> dict[int, float]:

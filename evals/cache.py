@@ -30,15 +30,9 @@ DATA = shared_data_dir() / "cache" / "qqp_pairs_dev.jsonl"
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95, 0.97)
 
 
-def rates(hits: NDArray[np.bool_], labels: NDArray[np.int64]) -> dict[str, float | int | None]:
-    """Precision, recall and false-hit rate of `hits` against labels (1 = same question)."""
-    true_hits = int(np.sum(hits & (labels == 1)))
-    return {
-        "hits": int(hits.sum()),
-        "precision": round(true_hits / int(hits.sum()), 4) if hits.any() else None,
-        "recall": round(true_hits / max(int(np.sum(labels == 1)), 1), 4),
-        "false_hit_rate": round(int(np.sum(hits & (labels == 0))) / max(int(np.sum(labels == 0)), 1), 4),
-    }
+def rates(pairs: list[Pair], scores: NDArray[np.float64], threshold: float) -> dict[str, float | int | None]:
+    """Hits, precision, recall and false-hit rate of `scores >= threshold` (the CacheHit evaluator's means)."""
+    return cache_rates(cache_results(pairs, scores, threshold))
 
 
 def average_precision(scores: NDArray[np.float64], labels: NDArray[np.int64]) -> float:
@@ -95,12 +89,12 @@ def evaluate(pairs: list[Pair], *, embedder: str | None = None, thresholds: tupl
         "at_default_precision_95ci": wilson_interval(
             int(at_default.total("precision")), int(at_default.weight("precision"))
         ),
-        "cosine_only_at_default": rates(cosine >= default, labels),
+        "cosine_only_at_default": rates(pairs, cosine, default),
         "verify_us": verify_us,
         "best_recall_at_precision_0.95": best_recall(similarity, labels, 0.95),
         "cosine_only_best_recall_at_precision_0.95": best_recall(cosine, labels, 0.95),
-        "by_threshold": {str(t): rates(similarity >= t, labels) for t in thresholds},
-        "cosine_only_by_threshold": {str(t): rates(cosine >= t, labels) for t in thresholds},
+        "by_threshold": {str(t): rates(pairs, similarity, t) for t in thresholds},
+        "cosine_only_by_threshold": {str(t): rates(pairs, cosine, t) for t in thresholds},
         "failures": at_default.failures(limit=10),
     }
 

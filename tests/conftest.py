@@ -20,7 +20,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -225,27 +225,36 @@ ROLLUP_SUMS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_writ
 
 @pytest.fixture
 def check_rollup(db: Any, fetch_events: Callable[[uuid.UUID], dict[str, dict[str, Any]]]) -> Callable[..., None]:
-    """Assert that an org's hourly rollup equals its raw events, summed here in Python (exact Decimals)."""
+    """Assert that an org's hourly and daily rollups (append-only: a group's rows add up) equal its raw events,
+    summed here in Python (exact Decimals)."""
 
-    def check(org_id: uuid.UUID) -> None:
+    def expected_sums(org_id: uuid.UUID, bucket: Callable[[datetime], datetime]) -> dict[tuple[Any, ...], list[Any]]:
         expected: dict[tuple[Any, ...], list[Any]] = {}
         for event in fetch_events(org_id).values():
-            hour = event["timestamp"].astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-            key = (hour, *(event[name] or "" for name in ROLLUP_KEY))
+            key = (bucket(event["timestamp"].astimezone(UTC)), *(event[name] or "" for name in ROLLUP_KEY))
             sums = expected.setdefault(key, [0, 0, 0, 0, 0, 0, Decimal(0), 0])
             sums[0] += 1
             for index, name in enumerate(ROLLUP_SUMS, start=1):
                 sums[index] += event[name]
             sums[6] += event["cost"] or Decimal(0)
             sums[7] += event["cost"] is None
+        return expected
+
+    def stored_sums(org_id: uuid.UUID, table: str, bucket: str) -> dict[tuple[Any, ...], list[Any]]:
+        sums = ", ".join(f"sum({name})" for name in ("requests", *ROLLUP_SUMS, "cost", "unpriced_requests"))
         with db.connect_raw() as conn:
             rows = conn.execute(
-                f"SELECT hour, {', '.join(ROLLUP_KEY)}, requests, {', '.join(ROLLUP_SUMS)}, cost, unpriced_requests "
-                "FROM usage_rollup_hourly WHERE organization_id = %s",
+                f"SELECT {bucket}, {', '.join(ROLLUP_KEY)}, {sums} FROM {table} WHERE organization_id = %s "
+                f"GROUP BY {bucket}, {', '.join(ROLLUP_KEY)}",
                 (org_id,),
             ).fetchall()
-        stored = {(row[0].astimezone(UTC), *row[1:9]): list(row[9:]) for row in rows}
-        assert stored == expected
+        return {(row[0].astimezone(UTC), *row[1:9]): list(row[9:]) for row in rows}
+
+    def check(org_id: uuid.UUID) -> None:
+        hourly = expected_sums(org_id, lambda moment: moment.replace(minute=0, second=0, microsecond=0))
+        assert stored_sums(org_id, "usage_rollup_hourly", "hour") == hourly
+        daily = expected_sums(org_id, lambda moment: moment.replace(hour=0, minute=0, second=0, microsecond=0))
+        assert stored_sums(org_id, "usage_rollup_daily", "day") == daily
 
     return check
 

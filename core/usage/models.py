@@ -7,7 +7,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import REAL, BigInteger, Boolean, DateTime, Integer, Numeric, PrimaryKeyConstraint, SmallInteger, Text
+from sqlalchemy import (
+    REAL,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -110,15 +121,18 @@ class UsageRollupHourly(RollupSums, Base):
     """Sums per org, hour and rollup dimensions, maintained on ingest."""
 
     __tablename__ = "usage_rollup_hourly"
-    __table_args__ = (PrimaryKeyConstraint("organization_id", "hour", *ROLLUP_DIMENSIONS),)
+    __table_args__ = (Index("ix_usage_rollup_hourly_organization_id_hour", "organization_id", "hour"),)
 
     hour: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # No unique key in the table (a group may have several rows to add up): the ORM identifies rows by it.
+    __mapper_args__ = {"primary_key": ("organization_id", "hour", *ROLLUP_DIMENSIONS)}  # noqa: RUF012
 
 
 class UsageRollupDaily(RollupSums, Base):
     """The same sums per UTC day: breakdowns over weeks and months read tens of rows per day, not hundreds."""
 
     __tablename__ = "usage_rollup_daily"
-    __table_args__ = (PrimaryKeyConstraint("organization_id", "day", *ROLLUP_DIMENSIONS),)
+    __table_args__ = (Index("ix_usage_rollup_daily_organization_id_day", "organization_id", "day"),)
 
     day: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __mapper_args__ = {"primary_key": ("organization_id", "day", *ROLLUP_DIMENSIONS)}  # noqa: RUF012

@@ -46,8 +46,14 @@ VIEWS: dict[str, str] = {
         "prompt_hash, system_prompt_hash, system_prompt_tokens, task_type, team, project, feature, user_id, "
         "environment, api_key_id, embedding_dimensions, cost (numeric USD; NULL when unpriced), cost_status"
     ),
-    "usage_hourly": f"sums per hour (timestamptz) and {_DIMS}: {_SUMS}. Missing dimensions are NULL.",
-    "usage_daily": f"sums per UTC day (timestamptz, midnight) and {_DIMS}: {_SUMS}. Fastest for long periods.",
+    "usage_hourly": (
+        f"partial sums per hour (timestamptz) and {_DIMS}: {_SUMS}. Missing dimensions are NULL. A group may have "
+        "several rows: always sum() them."
+    ),
+    "usage_daily": (
+        f"partial sums per UTC day (timestamptz, midnight) and {_DIMS}: {_SUMS}. Fastest for long periods. A group "
+        "may have several rows: always sum() them."
+    ),
     "recommendations": (
         "stored savings recommendations: id, category, type, title, description, scope (jsonb), target (jsonb), "
         "current_monthly_cost, projected_monthly_cost, estimated_monthly_savings (USD/month), savings_percent, "

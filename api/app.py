@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from api.deps import APP_ROLE
 from api.errors import install_error_handlers
+from api.gateway.fastpath import GatewayFastPath
 from api.middleware import RequestContextMiddleware, install_log_filter
 from core.config import Settings, get_settings
 from core.db import Database, libpq_url, open_database
@@ -110,6 +111,7 @@ def create_app(
     install_error_handlers(app)
     install_log_filter()
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(GatewayFastPath)  # outermost: answers the gateway's endpoints without the FastAPI stack
     _include_routers(app, optional_routers)
     return app
 

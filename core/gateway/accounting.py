@@ -11,16 +11,14 @@ import random
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from core.budgets.enforce import BudgetEnforcer
 from core.gateway.call import Call, Usage
 from core.gateway.limits import RateLimiter
 from core.gateway.recorder import PendingEvent, Pricer, UsageRecorder
-from core.gateway.request import sha256
 from core.routing.router import Deployment, GatewayRouter
 from core.routing.rules_store import RuleStats
-from core.usage.events import Endpoint, Status, UsageEvent
 
 DEFAULT_OUTPUT_ESTIMATE = 1024  # output tokens reserved when a request sets no max_tokens
 
@@ -152,35 +150,32 @@ class Accountant:
             metadata["rule_id"] = str(call.decision.cache.id)
         if call.choice.tier_routed:
             metadata["tier_routed"] = True
-        event = UsageEvent(
-            request_id=request_id(),
-            timestamp=datetime.now(UTC),
-            provider=deployment.provider,
-            model=deployment.model,
-            input_tokens=usage.input,
-            output_tokens=usage.output,
-            cache_read_tokens=min(usage.cache_read, usage.input),
-            reasoning_tokens=min(usage.reasoning, usage.output),
-            endpoint=cast(Endpoint, facts.endpoint),
-            latency_ms=round((time.perf_counter() - call.started) * 1000, 3),
-            ttft_ms=ttft_ms,
-            status=cast(Status, status),
-            error_code=error_code,
-            attempt=max(1, attempts),
-            trace_id=request.trace_id,
-            streaming=streaming,
-            max_tokens=request.max_tokens,
-            finish_reason=finish,
-            prompt_hash=sha256(request.messages),
-            system_prompt_hash=sha256(facts.system) if facts.system else None,
-            task_type=facts.classified.task_type if facts.classified else None,
-            team=attrs.get("team"),
-            project=attrs.get("project"),
-            feature=attrs.get("feature"),
-            user_id=attrs.get("user"),
-            environment=attrs.get("environment"),
-            api_key_id=str(call.principal.key_id),
-            metadata=metadata,
-        )
-        item = PendingEvent(event, self.budget_attributes(call, deployment), cost, facts)
+        fields: dict[str, Any] = {
+            "request_id": request_id(),
+            "timestamp": datetime.now(UTC),
+            "provider": deployment.provider,
+            "model": deployment.model,
+            "input_tokens": usage.input,
+            "output_tokens": usage.output,
+            "cache_read_tokens": min(usage.cache_read, usage.input),
+            "reasoning_tokens": min(usage.reasoning, usage.output),
+            "endpoint": facts.endpoint,
+            "latency_ms": round((time.perf_counter() - call.started) * 1000, 3),
+            "ttft_ms": ttft_ms,
+            "status": status,
+            "error_code": error_code,
+            "attempt": max(1, attempts),
+            "trace_id": request.trace_id,
+            "streaming": streaming,
+            "max_tokens": request.max_tokens,
+            "finish_reason": finish,
+            "team": attrs.get("team"),
+            "project": attrs.get("project"),
+            "feature": attrs.get("feature"),
+            "user_id": attrs.get("user"),
+            "environment": attrs.get("environment"),
+            "api_key_id": str(call.principal.key_id),
+            "metadata": metadata,
+        }
+        item = PendingEvent(fields, self.budget_attributes(call, deployment), cost, facts)
         self.recorder.record(call.org_id, item)

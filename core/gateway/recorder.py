@@ -1,8 +1,10 @@
 """Usage of gateway calls, recorded in the background in batches through the COPY ingest (core/usage/ingest.py).
 
-The request path only appends to an in-memory list; every `flush_seconds` a background task classifies the
-prompts (task type, for attribution: kept off the request path), stores each org's batch with `ingest(...)`
-in a worker thread, then tells the budget enforcer the stored costs (under its lock, see core/budgets/enforce).
+The request path only appends the event's plain fields (priced: the budget settles on the request path) to an
+in-memory list; every `flush_seconds` a background task builds the events in a worker thread (the UsageEvent
+model, the prompt hashes, the task type from the classifier: all kept off the request path), stores each org's
+batch with `ingest(...)`, then tells the budget enforcer the stored costs (under its lock, see
+core/budgets/enforce).
 Cache hits are recorded too: zero tokens, the saving in metadata.
 """
 
@@ -19,12 +21,13 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.budgets.enforce import BudgetEnforcer
 from core.db import Database
 from core.errors import DatabaseUnavailable
-from core.gateway.request import Facts
+from core.gateway.request import Facts, sha256
 from core.pricing.book import PriceBook
 from core.pricing.rates import pico_decimal
 from core.usage.events import UsageEvent
@@ -36,10 +39,22 @@ MAX_PENDING = 200_000  # beyond this (database down for long) the oldest events 
 
 @dataclass
 class PendingEvent:
-    event: UsageEvent
+    fields: dict[str, Any]  # UsageEvent fields known on the request path (not the hashes nor the task type)
     attributes: Mapping[str, str | None]  # for the budget counters
     cost: Decimal  # what settle() counted (0 when unpriced)
-    facts: Facts | None = None  # classified at flush time when the event has no task_type (memoized)
+    facts: Facts | None = None  # the prompt: hashed and classified at flush time (classification memoized)
+
+    def event(self) -> UsageEvent:
+        """The usage event (built in the flush's worker thread)."""
+        fields, facts = self.fields, self.facts
+        if facts is not None:
+            fields["prompt_hash"] = sha256(facts.request.messages)
+            fields["system_prompt_hash"] = sha256(facts.system) if facts.system else None
+            if facts.prompt:
+                fields["task_type"] = facts.classification.task_type
+            elif facts.classified is not None:
+                fields["task_type"] = facts.classified.task_type
+        return UsageEvent(**fields)
 
 
 class Pricer:
@@ -76,6 +91,7 @@ class UsageRecorder:
         self._pending: dict[uuid.UUID, list[PendingEvent]] = {}
         self._count = 0
         self.dropped = 0
+        self.invalid = 0
         self.stored = 0
 
     def record(self, org_id: uuid.UUID, item: PendingEvent) -> None:
@@ -106,10 +122,11 @@ class UsageRecorder:
     def _store(self, org_id: uuid.UUID, items: list[PendingEvent]) -> IngestResult:
         events = []
         for item in items:
-            event = item.event
-            if event.task_type is None and item.facts is not None and item.facts.prompt:
-                event.task_type = item.facts.classification.task_type
-            events.append(event)
+            try:
+                events.append(item.event())
+            except ValidationError:  # a bug of ours, not the client's: logged with the fields, counted
+                log.exception("gateway usage event not valid, not stored: %s", item.fields)
+                self.invalid += 1
         return ingest(self._db, org_id=org_id, items=enumerate(events), parse=_same, book=self.pricer.book)
 
 

@@ -87,7 +87,11 @@ class Upstream:
         """The pooled session, made on first use inside the running event loop."""
         if self._http is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=self._max_connections)
-            self._http = aiohttp.ClientSession(connector=connector, json_serialize=lambda v: orjson.dumps(v).decode())
+            self._http = aiohttp.ClientSession(
+                connector=connector,
+                json_serialize=lambda v: orjson.dumps(v).decode(),
+                cookie_jar=aiohttp.DummyCookieJar(),  # an upstream's cookies must not pass between customers
+            )
         return self._http
 
     async def aclose(self) -> None:
